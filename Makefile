@@ -1,0 +1,71 @@
+# Everyday commands. `make test` is what CI runs (through .ci/run).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+APP_PORT ?= 5000
+SANDBOX_PORT ?= 5001
+
+.PHONY: setup chromium lint typecheck migrations-check test test-sqlite test-postgres run sandbox bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Browser tests drive Debian's chromium; install it when missing and we may.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing Debian chromium"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is missing and this user cannot install it: browser tests will be skipped"; \
+	  fi; \
+	fi
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+# An empty database upgraded to head must match the models exactly.
+migrations-check: setup
+	@tmp=$$(mktemp -d); \
+	DATABASE_URL=sqlite:///$$tmp/check.db $(BIN)/flask --app app db upgrade >/dev/null && \
+	DATABASE_URL=sqlite:///$$tmp/check.db $(BIN)/flask --app app db check; \
+	rc=$$?; rm -rf $$tmp; exit $$rc
+
+test-sqlite: setup chromium
+	$(BIN)/pytest
+
+# The database-backed suites again on PostgreSQL, when TEST_DATABASE_URL points at it.
+test-postgres: setup
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+	  tmpdb=$$TEST_DATABASE_URL; \
+	  DATABASE_URL=$$tmpdb $(BIN)/flask --app app db upgrade >/dev/null && \
+	  DATABASE_URL=$$tmpdb $(BIN)/flask --app app db check && \
+	  DATABASE_URL=$$tmpdb $(BIN)/flask --app app db downgrade base >/dev/null && \
+	  B24_TEST_POSTGRES=1 $(BIN)/pytest tests/unit tests/integration; \
+	else \
+	  echo "TEST_DATABASE_URL is not set: PostgreSQL runs skipped"; \
+	fi
+
+test: lint typecheck migrations-check test-sqlite test-postgres
+
+run: setup
+	@$(PY) -m b24app.devrun --app-port $(APP_PORT) --sandbox-port $(SANDBOX_PORT)
+
+sandbox: setup
+	$(PY) -m b24sandbox --port $(SANDBOX_PORT) --app-url http://127.0.0.1:$(APP_PORT)
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache instance
