@@ -1,0 +1,1 @@
+"""REST methods: crm.deal.list, crm.item.list, crm.invoice.list, crm.enum.*."""

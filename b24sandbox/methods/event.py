@@ -1,0 +1,1 @@
+"""REST methods: event.bind / unbind / get."""

@@ -1,0 +1,1 @@
+"""REST methods: crm.orderentity.*."""

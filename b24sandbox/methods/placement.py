@@ -1,0 +1,1 @@
+"""REST methods: placement.bind / unbind / get."""

@@ -1,0 +1,1 @@
+"""REST methods: sale.order.list / get."""

@@ -1,0 +1,1 @@
+"""REST methods: app.info, profile, user.*."""
