@@ -1,0 +1,465 @@
+"""Calls to a portal's REST API: auth injection, refresh, retries, limits, batch and paging."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from b24app.bitrix.encoding import batch_command
+from b24app.bitrix.endpoints import EndpointGuard
+from b24app.bitrix.errors import (
+    BitrixError,
+    ExpiredToken,
+    MethodError,
+    OperationTimeLimit,
+    PortalMoved,
+    ServerError,
+    TransportError,
+    error_from_response,
+)
+from b24app.bitrix.ratelimit import RateLimiter
+from b24app.bitrix.retry import RetryPolicy
+
+__all__ = [
+    "BATCH_LIMIT",
+    "PAGE_SIZE",
+    "BatchResult",
+    "BitrixClient",
+    "Credentials",
+    "Result",
+    "RetryPolicy",
+    "TokenSource",
+]
+
+PAGE_SIZE = 50
+BATCH_LIMIT = 50
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Method name endings that only read; a batch made only of these may be retried like a read.
+_READ_VERBS = frozenset(
+    {"list", "get", "fields", "getfields", "current", "admin", "access", "info", "profile"}
+)
+
+
+@dataclass(repr=False)
+class Credentials:
+    """One user's token pair on one portal, as the app's token store hands it out."""
+
+    access_token: str
+    refresh_token: str
+    expires_at: float
+    client_endpoint: str
+    member_id: str
+    user_id: int | None
+    scope: str
+
+    def __repr__(self) -> str:
+        """Describe the credentials without their tokens."""
+        return (
+            f"Credentials(member_id={self.member_id!r}, user_id={self.user_id!r}, "
+            f"client_endpoint={self.client_endpoint!r}, expires_at={self.expires_at!r})"
+        )
+
+
+class TokenSource(Protocol):
+    """Where the client gets tokens; the app's token service implements it."""
+
+    def current(self) -> Credentials:
+        """Return the credentials to use now."""
+        ...
+
+    def refresh(self, stale: Credentials) -> Credentials:
+        """Return fresh credentials replacing ``stale`` (single-flight; may raise OAuthError)."""
+        ...
+
+    def moved(self, new_client_endpoint: str) -> None:
+        """Record that the portal now answers at ``new_client_endpoint``."""
+        ...
+
+
+@dataclass
+class Result:
+    """A successful REST answer: ``result`` plus paging and timing information."""
+
+    result: Any
+    total: int | None = None
+    next: int | None = None
+    time: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    """The merged answers of one or more ``batch`` calls, keyed by command name."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, BitrixError] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    nexts: dict[str, int] = field(default_factory=dict)
+    times: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _as_int(value: Any) -> int | None:
+    """Return ``value`` as an int when it is one (or a numeric string), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    """Return a batch member as a dict (Bitrix24 sends an empty one as ``[]``)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, list):
+        return {str(i): v for i, v in enumerate(value)}
+    return {}
+
+
+def _rest_base(location: str, old_endpoint: str) -> str:
+    """Return the REST base URL (``https://host/rest/``) a redirect points at."""
+    target = urljoin(old_endpoint, location)
+    parts = urlsplit(target)
+    path = parts.path
+    marker = path.find("/rest/")
+    base_path = path[: marker + len("/rest/")] if marker >= 0 else "/rest/"
+    return f"{parts.scheme}://{parts.netloc}{base_path}"
+
+
+def _looks_read_only(method: str) -> bool:
+    """Tell whether a method name only reads (``crm.deal.list``, ``user.admin``...)."""
+    return method.rsplit(".", 1)[-1].lower() in _READ_VERBS
+
+
+class BitrixClient:
+    """Sends REST calls to portals through one shared, pooled ``httpx.Client``."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        limiter: RateLimiter | None = None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen, so sharing it is safe
+        endpoint_guard: EndpointGuard,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._http = http
+        self._limiter = limiter
+        self._retry = retry
+        self._guard = endpoint_guard
+        self._sleep = sleep
+        self._clock = clock
+        self._timeout = timeout
+        self._rand = rand
+
+    # -- single calls -------------------------------------------------------------------
+
+    def call(
+        self,
+        auth: TokenSource,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        write: bool = False,
+        idempotent: bool = False,
+    ) -> Result:
+        """Call ``method`` with the token from ``auth``; retry, refresh and wait as allowed."""
+        creds = auth.current()
+        refreshed = False
+        if creds.expires_at <= self._clock():
+            creds = auth.refresh(creds)
+            refreshed = True
+        moved = False
+        attempt = 1
+        started = self._clock()
+        while True:
+            if self._limiter is not None:
+                # Outside the try: a full client-side bucket is not worth a retry.
+                self._limiter.acquire(creds.member_id)
+            try:
+                body = self._send(creds, method, params)
+                return Result(
+                    result=body.get("result"),
+                    total=_as_int(body.get("total")),
+                    next=_as_int(body.get("next")),
+                    time=dict(body["time"]) if isinstance(body.get("time"), Mapping) else {},
+                )
+            except _Redirect as redirect:
+                if moved:
+                    raise PortalMoved(
+                        "PORTAL_MOVED",
+                        "the portal redirected twice",
+                        redirect.status,
+                        location=redirect.location,
+                    ) from None
+                new_endpoint = self._guard.check(
+                    _rest_base(redirect.location, creds.client_endpoint)
+                )
+                auth.moved(new_endpoint)
+                creds = dataclasses.replace(creds, client_endpoint=new_endpoint)
+                moved = True
+            except ExpiredToken:
+                if refreshed:
+                    raise
+                creds = auth.refresh(creds)
+                refreshed = True
+            except OperationTimeLimit as error:
+                # The method was refused before it ran, so even a write may wait and retry.
+                wait = self._retry.time_limit_wait(error, self._clock())
+                if wait is None or attempt >= self._retry.max_attempts:
+                    raise
+                if self._clock() - started > self._retry.max_total:
+                    raise
+                self._sleep(wait)
+                attempt += 1
+            except BitrixError as error:
+                if not self._retry.may_retry(error, write=write, idempotent=idempotent):
+                    raise
+                if attempt >= self._retry.max_attempts:
+                    raise
+                delay = self._retry.backoff(attempt, self._rand)
+                if self._clock() - started + delay > self._retry.max_total:
+                    raise
+                self._sleep(delay)
+                attempt += 1
+
+    def _send(
+        self, creds: Credentials, method: str, params: Mapping[str, Any] | None
+    ) -> dict[str, Any]:
+        """Send one request and return its JSON body; raise typed errors for failures."""
+        endpoint = self._guard.check(creds.client_endpoint)
+        if not endpoint.endswith("/"):
+            endpoint += "/"
+        payload = {**(params or {}), "auth": creds.access_token}
+        try:
+            response = self._http.post(
+                endpoint + method,
+                json=payload,
+                timeout=self._timeout,
+                follow_redirects=False,
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransportError(
+                "CONNECT_ERROR",
+                "the portal could not be reached",
+                timeout=isinstance(exc, httpx.TimeoutException),
+                maybe_sent=False,
+            ) from None
+        except httpx.TimeoutException:
+            raise TransportError(
+                "TIMEOUT", "the portal did not answer in time", timeout=True, maybe_sent=True
+            ) from None
+        except httpx.HTTPError:
+            raise TransportError(
+                "TRANSPORT_ERROR", "the connection to the portal failed", maybe_sent=True
+            ) from None
+        return self._parse(response)
+
+    def _parse(self, response: httpx.Response) -> dict[str, Any]:
+        """Turn an HTTP answer into a JSON body or the matching exception."""
+        status = response.status_code
+        if status in _REDIRECTS:
+            location = response.headers.get("location", "")
+            if not location:
+                raise PortalMoved("PORTAL_MOVED", "redirect without a location", status)
+            raise _Redirect(status, location)
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            if status >= 500:
+                raise ServerError(f"HTTP_{status}", "the portal failed", status) from None
+            if status >= 400:
+                raise error_from_response(status, None) from None
+            raise TransportError(
+                "MALFORMED_RESPONSE", "the portal sent a body that is not JSON", status
+            ) from None
+        if isinstance(body, Mapping) and "error" in body:
+            error = error_from_response(status, body)
+            if isinstance(error, OperationTimeLimit) and error.reset_at is None:
+                error.reset_at = self._retry_after(response)
+            raise error
+        if status >= 400 or not isinstance(body, Mapping):
+            raise error_from_response(status, body)
+        return dict(body)
+
+    def _retry_after(self, response: httpx.Response) -> float | None:
+        """Read a ``Retry-After`` header (seconds or HTTP date) as a unix time."""
+        value = response.headers.get("retry-after")
+        if not value:
+            return None
+        if value.strip().isdigit():
+            return self._clock() + int(value.strip())
+        try:
+            return parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError):
+            return None
+
+    # -- batch ----------------------------------------------------------------------------
+
+    def batch(
+        self,
+        auth: TokenSource,
+        commands: Mapping[str, tuple[str, Mapping[str, Any] | None]],
+        *,
+        halt: bool = False,
+        write: bool | None = None,
+        idempotent: bool = False,
+    ) -> BatchResult:
+        """Run ``commands`` ({key: (method, params)}) as ``batch`` calls of up to 50.
+
+        ``write`` defaults to False only when every method merely reads; with ``halt`` the
+        chunks after the first failing one are not sent.
+        """
+        if write is None:
+            write = not all(_looks_read_only(method) for method, _ in commands.values())
+        merged = BatchResult()
+        items = list(commands.items())
+        for offset in range(0, len(items), BATCH_LIMIT):
+            chunk = items[offset : offset + BATCH_LIMIT]
+            cmd = {key: batch_command(method, params) for key, (method, params) in chunk}
+            answer = self.call(
+                auth,
+                "batch",
+                {"halt": 1 if halt else 0, "cmd": cmd},
+                write=write,
+                idempotent=idempotent,
+            )
+            self._merge_batch(merged, answer.result)
+            if halt and merged.errors:
+                break
+        return merged
+
+    @staticmethod
+    def _merge_batch(merged: BatchResult, payload: Any) -> None:
+        """Add one batch answer's members to ``merged``."""
+        if not isinstance(payload, Mapping):
+            raise MethodError("UNEXPECTED_RESULT", "batch answered without a result object")
+        merged.results.update(_as_dict(payload.get("result")))
+        for key, entry in _as_dict(payload.get("result_error")).items():
+            merged.errors[key] = error_from_response(None, entry)
+        for key, value in _as_dict(payload.get("result_total")).items():
+            total = _as_int(value)
+            if total is not None:
+                merged.totals[key] = total
+        for key, value in _as_dict(payload.get("result_next")).items():
+            nxt = _as_int(value)
+            if nxt is not None:
+                merged.nexts[key] = nxt
+        for key, value in _as_dict(payload.get("result_time")).items():
+            if isinstance(value, Mapping):
+                merged.times[key] = dict(value)
+
+    # -- lists ----------------------------------------------------------------------------
+
+    def list_all(
+        self,
+        auth: TokenSource,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the rows of a list method page by page (``start``/``next``), up to ``limit``."""
+        query = dict(params or {})
+        start = _as_int(query.pop("start", 0)) or 0
+        yielded = 0
+        while True:
+            page = self.call(auth, method, {**query, "start": start})
+            rows = extract_rows(page.result, key)
+            for row in rows:
+                if limit is not None and yielded >= limit:
+                    return
+                yield row
+                yielded += 1
+            if limit is not None and yielded >= limit:
+                return
+            if page.next is not None and page.next > start:
+                start = page.next
+            elif (
+                page.next is None
+                and page.total is not None
+                and len(rows) >= PAGE_SIZE
+                and start + len(rows) < page.total
+            ):
+                # Some list methods document ``total`` but not ``next``.
+                start += len(rows)
+            else:
+                return
+
+    def list_by_id(
+        self,
+        auth: TokenSource,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        id_field: str = "ID",
+        key: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every row ordered by ``id_field``, paging with ``>ID`` and ``start=-1``.
+
+        Skipping the COUNT (``start=-1``) and seeking by ID keeps each page cheap on big tables.
+        """
+        query = {k: v for k, v in (params or {}).items() if k != "start"}
+        base_filter = dict(query.pop("filter", None) or {})
+        cursor_key = f">{id_field}"
+        cursor: Any = base_filter.pop(cursor_key, None)
+        order = dict(query.pop("order", None) or {})
+        if not any(k.lower() == id_field.lower() for k in order):
+            order = {id_field: "ASC"}
+        while True:
+            page_filter = dict(base_filter)
+            if cursor is not None:
+                page_filter[cursor_key] = cursor
+            page = self.call(
+                auth, method, {**query, "filter": page_filter, "order": order, "start": -1}
+            )
+            rows = extract_rows(page.result, key)
+            yield from rows
+            if len(rows) < PAGE_SIZE:
+                return
+            last = rows[-1].get(id_field)
+            if last is None:
+                raise MethodError("UNEXPECTED_RESULT", f"rows carry no {id_field} to page by")
+            last_int = _as_int(last)
+            cursor = last_int if last_int is not None else last
+
+
+def extract_rows(result: Any, key: str | None = None) -> list[dict[str, Any]]:
+    """Return the row list of a list method's ``result`` (a bare list or ``{key: [...]}``)."""
+    if key is not None:
+        if not isinstance(result, Mapping) or not isinstance(result.get(key), list):
+            raise MethodError("UNEXPECTED_RESULT", f"the result has no list under {key!r}")
+        return list(result[key])
+    if isinstance(result, list):
+        return list(result)
+    if isinstance(result, Mapping):
+        lists = [v for v in result.values() if isinstance(v, list)]
+        if len(lists) == 1:
+            return list(lists[0])
+        if not result:
+            return []
+    raise MethodError("UNEXPECTED_RESULT", "the result is not a list of rows")
+
+
+class _Redirect(Exception):
+    """Internal signal: the portal answered with a redirect."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(status)
+        self.status = status
+        self.location = location
