@@ -120,6 +120,16 @@ class EndpointGuard:
             raise UnsafeEndpoint("UNSAFE_ENDPOINT", "only https URLs are allowed")
         return url
 
+    def address_allowed(self, address: str) -> bool:
+        """Tell whether a connection to the IP ``address`` may be kept (checked per socket)."""
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if _is_loopback(ip):
+            return self.allow_http_loopback
+        return forbidden_reason(ip) is None
+
     def _addresses(self, host: str, port: int) -> list[IPAddress]:
         """Return the addresses of ``host``: a literal IP as is, a name through the resolver."""
         try:
