@@ -55,6 +55,11 @@ class CallContext:
     user_id: int
     scope: frozenset[str]
     in_batch: bool = False
+    # True when the call reached the OAuth server's origin with a token of ``portal``
+    # (possibly another portal): app.info then adds the OAuth server's fields.
+    oauth_server: bool = False
+    # When the calling access token expires (Unix time); None inside internal calls.
+    token_expires_at: float | None = None
 
 
 Handler = Callable[[CallContext, dict[str, Any]], Any]
@@ -62,7 +67,11 @@ Handler = Callable[[CallContext, dict[str, Any]], Any]
 
 @dataclass
 class MethodSpec:
-    """A registered method: its canonical name, required scope and handler."""
+    """A registered method: its canonical name, required scope and handler.
+
+    ``scope`` may list alternatives separated by commas (``"user,user_brief"``): any one
+    of them in the token's scope is enough. ``basic`` needs no scope at all.
+    """
 
     name: str
     scope: str

@@ -10,11 +10,21 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+import time
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+from flask import current_app
+
+from b24sandbox import apps, tokens
+from b24sandbox.apps import Installation
 from b24sandbox.config import SandboxConfig
+from b24sandbox.faults import FaultBook
+from b24sandbox.limits import RateLimiter
+from b24sandbox.users import USERS
 
 
 class Database:
@@ -46,6 +56,11 @@ class Database:
         with self.lock:
             return self.conn.execute(sql, args).fetchall()
 
+    def execute(self, sql: str, args: tuple | list = ()) -> int:
+        """Run one write statement on its own (autocommit) and return the affected rows."""
+        with self.lock:
+            return self.conn.execute(sql, args).rowcount
+
     def close(self) -> None:
         """Close the connection."""
         with self.lock:
@@ -73,13 +88,242 @@ class Portal:
         return f"{self.base_url}/rest/"
 
 
-def make_portals(config: SandboxConfig) -> list[Portal]:
-    """Create the configured portals; ids start at 1, member ids derive from the seed."""
+def make_portals(config: SandboxConfig, ports: list[int] | None = None) -> list[Portal]:
+    """Create the configured portals; ids start at 1, member ids derive from the seed.
+
+    ``ports`` gives the ports actually bound (``--port 0`` lets the OS choose them);
+    without it portal ``i`` uses ``config.port + i``.
+    """
     portals = []
     for index in range(config.portals):
-        port = config.portal_port(index)
+        port = ports[index] if ports is not None else config.portal_port(index)
         digest = hashlib.md5(f"b24sandbox:{config.seed}:{index}".encode()).hexdigest()
         portals.append(
             Portal(id=index + 1, port=port, domain=f"localhost:{port}", member_id=digest)
         )
     return portals
+
+
+PORTALS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS auth_portals (
+    id INTEGER PRIMARY KEY,
+    member_id TEXT NOT NULL,
+    seeded_at REAL NOT NULL
+);
+"""
+
+
+class CallLog:
+    """Every REST call the portals answered, for ``GET /_sandbox/calls`` (never tokens)."""
+
+    MAX_CALLS = 20000  # keep memory bounded during benchmarks; counts keep counting
+
+    def __init__(self) -> None:
+        self._calls: deque[dict[str, Any]] = deque(maxlen=self.MAX_CALLS)
+        self._counts: Counter[str] = Counter()
+        self._refreshes: Counter[int] = Counter()
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        method: str,
+        user_id: int | None,
+        status: int,
+        error: str | None,
+        portal_id: int,
+        in_batch: bool = False,
+    ) -> None:
+        """Log one call under its canonical lowercase method name."""
+        entry: dict[str, Any] = {
+            "method": method,
+            "user_id": user_id,
+            "status": status,
+            "error": error,
+            "portal": portal_id,
+            "ts": time.time(),
+        }
+        if in_batch:
+            entry["batch"] = True
+        with self._lock:
+            self._calls.append(entry)
+            self._counts[method] += 1
+
+    def record_refresh(self, portal_id: int) -> None:
+        """Count one successful refresh_token grant."""
+        with self._lock:
+            self._refreshes[portal_id] += 1
+
+    def snapshot(self, portal_id: int | None = None) -> dict[str, Any]:
+        """Return the log as the control API shows it, optionally for one portal."""
+        with self._lock:
+            calls = [c for c in self._calls if portal_id is None or c["portal"] == portal_id]
+            refreshes = (
+                sum(self._refreshes.values()) if portal_id is None else self._refreshes[portal_id]
+            )
+            counts = self._counts if portal_id is None else Counter(c["method"] for c in calls)
+            return {"calls": calls, "counts": dict(counts), "refreshes": refreshes}
+
+    def clear(self) -> None:
+        """Forget every call."""
+        with self._lock:
+            self._calls.clear()
+            self._counts.clear()
+            self._refreshes.clear()
+
+
+class Sandbox:
+    """One sandbox process: its configuration, database, portals and test controls."""
+
+    def __init__(self, config: SandboxConfig, ports: list[int] | None = None) -> None:
+        self.config = config
+        self.db = Database(config.state_file)
+        self.portals: list[Portal] = make_portals(config, ports)
+        self.calls = CallLog()
+        self.limits = RateLimiter(config.rps, config.burst)
+        self.faults = FaultBook()
+        # Set when the servers stop, so that deliberately hanging answers end at once.
+        self.stopping = threading.Event()
+        from b24sandbox import data  # imported late: the data module imports this one
+
+        with self.db.lock:
+            self.db.conn.executescript(PORTALS_SCHEMA)
+        tokens.create_schema(self.db)
+        apps.create_schema(self.db)
+        data.create_schema(self.db)
+        for portal in self.portals:
+            self._seed_once(portal)
+
+    def _seed_once(self, portal: Portal) -> None:
+        """Seed a portal's data unless the state file already holds it."""
+        from b24sandbox import data
+
+        if self.db.query("SELECT 1 FROM auth_portals WHERE id = ?", (portal.id,)):
+            return
+        data.seed_portal(self.db, portal.id, self.config)
+        self.db.execute(
+            "INSERT INTO auth_portals (id, member_id, seeded_at) VALUES (?, ?, ?)",
+            (portal.id, portal.member_id, time.time()),
+        )
+
+    # --- portals ---------------------------------------------------------------------
+
+    @property
+    def oauth_portal(self) -> Portal:
+        """The portal whose origin also serves as the OAuth server."""
+        return self.portals[0]
+
+    @property
+    def oauth_url(self) -> str:
+        """The OAuth server's origin, e.g. ``http://localhost:5001``."""
+        return self.oauth_portal.base_url
+
+    @property
+    def server_endpoint(self) -> str:
+        """The OAuth server's REST base, sent as ``server_endpoint``."""
+        return f"{self.oauth_url}/rest/"
+
+    def portal(self, portal_id: int) -> Portal:
+        """Return the portal with this id; KeyError when there is none."""
+        for portal in self.portals:
+            if portal.id == portal_id:
+                return portal
+        raise KeyError(portal_id)
+
+    def portal_by_domain(self, domain: str) -> Portal | None:
+        """Return the portal serving ``domain`` (host:port), if any."""
+        domain = domain.lower()
+        return next((p for p in self.portals if p.domain == domain), None)
+
+    def portal_by_member_id(self, member_id: str) -> Portal | None:
+        """Return the portal with this ``member_id``, if any."""
+        return next((p for p in self.portals if p.member_id == member_id), None)
+
+    def reset(self, app_url: str | None = None) -> None:
+        """Return every portal to its freshly seeded state, app not installed."""
+        from b24sandbox import data
+
+        if app_url:
+            self.config.app_url = app_url.rstrip("/")
+        for portal in self.portals:
+            apps.remove_app(self.db, portal.id)
+            data.reset_portal(self.db, portal.id, self.config)
+        self.calls.clear()
+        self.faults.clear()
+        self.limits.configure(self.config.rps, self.config.burst)
+
+    # --- tokens ----------------------------------------------------------------------
+
+    def issue_tokens(
+        self, portal: Portal, user_id: int, expires_in: int | None = None
+    ) -> dict[str, Any]:
+        """Issue a token pair for a portal user, as ``/oauth/token/`` answers it.
+
+        Tokens only exist for an app present on the portal, so this begins the
+        installation when there is none yet (without finishing it).
+        """
+        if user_id not in USERS:
+            raise KeyError(user_id)
+        self.begin_install(portal)
+        ttl = self.config.access_ttl if expires_in is None else int(expires_in)
+        pair = tokens.issue_pair(self.db, portal.id, user_id, self.config.scope, ttl)
+        return self.token_response(portal, pair)
+
+    def token_response(self, portal: Portal, pair: tokens.TokenPair) -> dict[str, Any]:
+        """Render a token pair with every documented field of the token endpoint."""
+        return {
+            "access_token": pair.access_token,
+            "expires": int(pair.expires_at),
+            "expires_in": pair.expires_in,
+            "scope": pair.grant.scope,
+            "domain": self.oauth_portal.domain,
+            "server_endpoint": self.server_endpoint,
+            "status": self.app_status,
+            "client_endpoint": portal.client_endpoint,
+            "member_id": portal.member_id,
+            "user_id": pair.grant.user_id,
+            "refresh_token": pair.refresh_token,
+        }
+
+    @property
+    def app_status(self) -> str:
+        """The app's status letter (app.info ``STATUS``): ``L`` for a local app."""
+        return "L" if self.config.client_id.startswith("local.") else "F"
+
+    # --- the app on a portal ---------------------------------------------------------
+
+    def installation(self, portal: Portal) -> Installation | None:
+        """Return the app's installation on the portal, or None."""
+        return apps.get_installation(self.db, portal.id)
+
+    def begin_install(self, portal: Portal) -> Installation:
+        """Create the installation and its application token if none (not yet finished)."""
+        return apps.begin_installation(self.db, portal.id)
+
+    def finish_install(self, portal: Portal) -> None:
+        """Mark the app installed (``installFinish``) and deliver ONAPPINSTALL."""
+        from b24sandbox import events
+
+        events.finish_install(self, portal)
+
+    def placements(self, portal: Portal) -> list[dict[str, Any]]:
+        """Return the app's placement handlers on the portal (placement.get's shape)."""
+        return apps.list_placements(self.db, portal.id)
+
+    def event_handlers(self, portal: Portal) -> list[dict[str, Any]]:
+        """Return the app's event handlers on the portal (event.get's shape)."""
+        return apps.list_event_handlers(self.db, portal.id)
+
+    def close(self) -> None:
+        """Release the database."""
+        self.stopping.set()
+        self.db.close()
+
+
+def current_sandbox() -> Sandbox:
+    """Return the sandbox behind the Flask app handling this request."""
+    return current_app.extensions["b24sandbox"]["sandbox"]
+
+
+def current_portal() -> Portal:
+    """Return the portal whose origin this request came to."""
+    return current_app.extensions["b24sandbox"]["portal"]

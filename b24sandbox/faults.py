@@ -1,0 +1,117 @@
+"""Injected faults: the next ``count`` calls of a method answer an error or are delayed."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# Descriptions Bitrix24 sends with the errors a fault usually imitates.
+KNOWN_ERRORS: dict[str, str] = {
+    "QUERY_LIMIT_EXCEEDED": "Too many requests",
+    "OPERATION_TIME_LIMIT": "Method is blocked due to operation time limit.",
+    "OVERLOAD_LIMIT": "REST API is blocked due to overload.",
+    "INTERNAL_SERVER_ERROR": "Internal server error",
+    "PORTAL_DELETED": "Portal was deleted",
+    "expired_token": "The access token provided has expired.",
+    "NO_AUTH_FOUND": "Wrong authorization data",
+    "invalid_token": "The access token provided is invalid.",
+}
+
+# The error a bare status stands for when the fault names none.
+DEFAULT_ERRORS: dict[int, str] = {
+    401: "expired_token",
+    429: "OPERATION_TIME_LIMIT",
+    500: "INTERNAL_SERVER_ERROR",
+    503: "QUERY_LIMIT_EXCEEDED",
+}
+
+TIMEOUT = "timeout"
+MALFORMED = "malformed"
+
+
+@dataclass
+class Fault:
+    """One injected fault, matched by canonical method name or ``*``."""
+
+    method: str
+    count: int = 1
+    status: int | None = None
+    error: str | None = None
+    error_description: str | None = None
+    latency_ms: int = 0
+    location: str | None = None
+
+    @property
+    def answers(self) -> bool:
+        """Whether the fault replaces the answer (otherwise it only delays the call)."""
+        return self.status is not None or self.error is not None
+
+    def error_code(self) -> str:
+        """Return the error code this fault answers with."""
+        return self.error or DEFAULT_ERRORS.get(self.status or 0, "INTERNAL_SERVER_ERROR")
+
+    def description(self) -> str:
+        """Return the error description this fault answers with."""
+        if self.error_description is not None:
+            return self.error_description
+        return KNOWN_ERRORS.get(self.error_code(), "")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Fault:
+        """Build a fault from the control API's JSON; raises ValueError on bad input."""
+        method = str(data.get("method") or "*").lower()
+        if method.endswith(".json"):
+            method = method[: -len(".json")]
+        count = int(data.get("count", 1))
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        status = data.get("status")
+        fault = cls(
+            method=method,
+            count=count,
+            status=int(status) if status is not None else None,
+            error=str(data["error"]) if data.get("error") is not None else None,
+            error_description=data.get("error_description"),
+            latency_ms=int(data.get("latency_ms") or 0),
+            location=data.get("location"),
+        )
+        if fault.status == 302 and not fault.location:
+            raise ValueError("a 302 fault needs a location")
+        if fault.error not in (TIMEOUT, MALFORMED) and fault.status is None and fault.error:
+            fault.status = 400
+        return fault
+
+
+class FaultBook:
+    """Pending faults, consumed in the order they were added."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, fault: Fault) -> None:
+        """Queue a fault."""
+        with self._lock:
+            self._faults.append(fault)
+
+    def take(self, method: str) -> Fault | None:
+        """Consume one use of the first fault that matches ``method``."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.method in ("*", method):
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        """Drop every pending fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Return the pending faults as JSON."""
+        with self._lock:
+            return [asdict(fault) for fault in self._faults]

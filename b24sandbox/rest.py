@@ -1,0 +1,217 @@
+"""The REST dispatcher: ``/rest/<method>`` with Bitrix24's envelope, errors and limits.
+
+Order of checks, per request: injected fault, rate limit, token, method, scope, handler.
+Every call is logged (method, user, status, error code; never a token) for
+``GET /_sandbox/calls``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from b24sandbox import tokens
+from b24sandbox.faults import MALFORMED, TIMEOUT, Fault
+from b24sandbox.params import request_params
+from b24sandbox.registry import CallContext, MethodSpec, Page, RestError, find_method
+from b24sandbox.state import Portal, Sandbox, current_portal, current_sandbox
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("rest", __name__)
+
+TIMEOUT_SECONDS = 30.0  # longer than any sane client timeout, yet bounded
+OPERATING_WINDOW = 600  # Bitrix24 accounts method time in 10-minute windows
+
+METHOD_NOT_FOUND = ("ERROR_METHOD_NOT_FOUND", "Method not found!", 404)
+NO_AUTH = ("NO_AUTH_FOUND", "Wrong authorization data", 401)
+EXPIRED = ("expired_token", "The access token provided has expired.", 401)
+INSUFFICIENT_SCOPE = (
+    "insufficient_scope",
+    "The request requires higher privileges than provided by the access token.",
+    403,
+)
+QUERY_LIMIT = ("QUERY_LIMIT_EXCEEDED", "Too many requests", 503)
+
+
+def canonical_name(method: str) -> str:
+    """Return the logged, canonical form of a method name: lowercase, no ``.json``."""
+    name = method.strip().strip("/").lower()
+    return name[: -len(".json")] if name.endswith(".json") else name
+
+
+def time_block(started: float, finished: float, full: bool = True) -> dict[str, Any]:
+    """Build the ``time`` object; ``full`` adds ``operating_reset_at`` and ``operating``."""
+    block: dict[str, Any] = {
+        "start": started,
+        "finish": finished,
+        "duration": finished - started,
+        "processing": finished - started,
+        "date_start": _iso(started),
+        "date_finish": _iso(finished),
+    }
+    if full:
+        block["operating_reset_at"] = int(started) + OPERATING_WINDOW
+        block["operating"] = 0
+    return block
+
+
+def _iso(moment: float) -> str:
+    """Format a Unix time as ISO-8601 with the local offset, as Bitrix24 does."""
+    return datetime.fromtimestamp(moment).astimezone().isoformat(timespec="seconds")
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """Serialise a body without reordering its keys."""
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def error_body(code: str, description: str, **extra: Any) -> dict[str, Any]:
+    """Return Bitrix24's error body."""
+    return {"error": code, "error_description": description, **extra}
+
+
+@dataclass
+class Caller:
+    """Who a request acts as, once its token checked out."""
+
+    portal: Portal
+    user_id: int
+    scope: frozenset[str]
+    oauth_server: bool
+    expires_at: float
+
+
+def authenticate(
+    sandbox: Sandbox, origin: Portal, token: Any, method: str
+) -> tuple[Caller | None, RestError | None]:
+    """Check an access token against the portal it was sent to."""
+    if not isinstance(token, str) or not token:
+        return None, RestError(*NO_AUTH)
+    grant = tokens.find_access(sandbox.db, token)
+    if grant is None:
+        return None, RestError(*NO_AUTH)
+    oauth_check = origin is sandbox.oauth_portal and method == "app.info"
+    if grant.portal_id != origin.id and not oauth_check:
+        return None, RestError(*NO_AUTH)  # a token of another portal means nothing here
+    if grant.expired:
+        return None, RestError(*EXPIRED)
+    portal = sandbox.portal(grant.portal_id)
+    scope = frozenset(s for s in grant.scope.split(",") if s)
+    return (
+        Caller(portal, grant.user_id, scope, origin is sandbox.oauth_portal, grant.expires_at),
+        None,
+    )
+
+
+def scope_allows(spec: MethodSpec, scope: frozenset[str]) -> bool:
+    """Whether a token's scope covers a method (``basic`` is always granted)."""
+    needed = {s.strip() for s in spec.scope.split(",") if s.strip()}
+    return not needed or "basic" in needed or bool(needed & scope)
+
+
+def run_method(ctx: CallContext, spec: MethodSpec, params: dict[str, Any]) -> Any:
+    """Run a handler after the scope check; raises RestError."""
+    if not scope_allows(spec, ctx.scope):
+        raise RestError(*INSUFFICIENT_SCOPE)
+    return spec.handler(ctx, params)
+
+
+def success_body(result: Any, started: float) -> dict[str, Any]:
+    """Wrap a handler's return value in the envelope (``total``/``next`` for pages)."""
+    if isinstance(result, Page):
+        body: dict[str, Any] = {"result": result.result}
+        if result.next is not None:
+            body["next"] = result.next
+        if result.total is not None:
+            body["total"] = result.total
+    else:
+        body = {"result": result}
+    body["time"] = time_block(started, time.time())
+    return body
+
+
+@bp.route("/rest/<path:method>", methods=["GET", "POST"])
+def rest_call(method: str) -> Response:
+    """Answer one REST call the way the portal does."""
+    sandbox, origin = current_sandbox(), current_portal()
+    started = time.time()
+    name = canonical_name(method)
+    user_id: int | None = None
+    try:
+        fault = sandbox.faults.take(name)
+        if fault is not None:
+            injected = apply_fault(sandbox, fault)
+            if injected is not None:
+                sandbox.calls.record(
+                    name, None, injected.status_code, fault.error_code(), origin.id
+                )
+                return injected
+        if not sandbox.limits.admit(origin.id):
+            raise RestError(*QUERY_LIMIT)
+        params = request_params(request)
+        caller, auth_error = authenticate(sandbox, origin, params.pop("auth", None), name)
+        if auth_error is not None:
+            raise auth_error
+        assert caller is not None
+        user_id = caller.user_id
+        spec = find_method(name)
+        if spec is None:
+            raise RestError(*METHOD_NOT_FOUND)
+        ctx = CallContext(
+            sandbox=sandbox,
+            portal=caller.portal,
+            user_id=caller.user_id,
+            scope=caller.scope,
+            oauth_server=caller.oauth_server,
+            token_expires_at=caller.expires_at,
+        )
+        body = success_body(run_method(ctx, spec, params), started)
+    except RestError as error:
+        sandbox.calls.record(name, user_id, error.status, error.code, origin.id)
+        return json_response(error.body(), error.status)
+    except Exception:
+        log.exception("REST method %s failed", name)
+        sandbox.calls.record(name, user_id, 500, "INTERNAL_SERVER_ERROR", origin.id)
+        return json_response(error_body("INTERNAL_SERVER_ERROR", "Internal server error"), 500)
+    sandbox.calls.record(name, user_id, 200, None, origin.id)
+    return json_response(body)
+
+
+def apply_fault(sandbox: Sandbox, fault: Fault) -> Response | None:
+    """Delay the call and, when the fault answers, return its response."""
+    if fault.latency_ms:
+        sandbox.stopping.wait(fault.latency_ms / 1000)
+    if fault.error == TIMEOUT:
+        sandbox.stopping.wait(TIMEOUT_SECONDS)
+        return json_response(error_body("ERROR_UNEXPECTED_ANSWER", "Request timed out"), 504)
+    if fault.error == MALFORMED:
+        return Response('{"result": {"orders": [{"id": 1,', 200, mimetype="application/json")
+    if not fault.answers:
+        return None
+    if fault.status is not None and 300 <= fault.status < 400:
+        return redirect_response(fault)
+    status = fault.status or 400
+    body = error_body(fault.error_code(), fault.description())
+    if fault.error_code() == "OPERATION_TIME_LIMIT":
+        now = time.time()
+        body["time"] = time_block(now, now)
+    return json_response(body, status)
+
+
+def redirect_response(fault: Fault) -> Response:
+    """Answer like a portal that moved: a redirect to the same call at the new address."""
+    location = fault.location or ""
+    if location.endswith("/rest/"):
+        location += request.path.split("/rest/", 1)[1]
+        if request.query_string:
+            location += "?" + request.query_string.decode()
+    response = Response("", status=fault.status or 302)
+    response.headers["Location"] = location
+    return response
