@@ -230,6 +230,9 @@ def build_where(filter_: Any, fields: FieldMap, policy: Policy = LENIENT) -> Con
     """Translate a Bitrix24 ``filter`` object into a WHERE fragment (``"1"`` when empty)."""
     if filter_ is None or filter_ == [] or filter_ == "":
         return Condition("1", [])
+    if isinstance(filter_, list):
+        # A filter of only groups ({"0": {...}}) arrives as a list from PHP-style form keys.
+        filter_ = {str(index): value for index, value in enumerate(filter_)}
     if not isinstance(filter_, Mapping):
         raise FilterError("Invalid filter: filter must be an object")
     return _group(filter_, fields, policy)
