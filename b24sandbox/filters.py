@@ -289,7 +289,10 @@ def _compare(prefix: str, field: Field, value: Any, policy: Policy) -> Condition
     items = as_list(value)
     negate = prefix in ("!", "!=", "!@")
     if prefix in ("@", "!@") or (items is not None and prefix in ("", "=", "!", "!=")):
-        values = [coerce(v, field.kind, strict=policy.strict) for v in (items or [value])]
+        values = [
+            coerce(v, field.kind, strict=policy.strict)
+            for v in (items if items is not None else [value])
+        ]
         values = [v for v in values if v is not None]
         if not values:
             return Condition("1" if negate else "0", [])
