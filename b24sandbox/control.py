@@ -136,7 +136,11 @@ def reset() -> Response:
 
 @bp.post("/token")
 def token() -> Response:
-    """Issue a token set for a user, exactly as ``/oauth/token/`` returns it."""
+    """Issue a token set for a user, exactly as ``/oauth/token/`` returns it.
+
+    Body: ``user_id`` (default 1), ``expires_in`` (seconds), ``portal`` (id) and
+    ``scope`` (a narrower comma list, to provoke ``insufficient_scope``).
+    """
     data = body()
     sandbox = current_sandbox()
     portal = target_portal(sandbox, data)
@@ -148,7 +152,10 @@ def token() -> Response:
         raise ControlError("user_id and expires_in must be integers") from None
     if user_id not in USERS:
         raise ControlError(f"There is no user {user_id}; users are {sorted(USERS)}", 404)
-    return json_response(sandbox.issue_tokens(portal, user_id, expires_in))
+    scope = data.get("scope")
+    if scope is not None and not isinstance(scope, str):
+        raise ControlError("scope must be a comma-separated string")
+    return json_response(sandbox.issue_tokens(portal, user_id, expires_in, scope))
 
 
 @bp.get("/calls")

@@ -26,6 +26,8 @@ DEFAULT_ERRORS: dict[int, str] = {
     503: "QUERY_LIMIT_EXCEEDED",
 }
 
+# The name a fault uses to target the OAuth token endpoint.
+OAUTH_TOKEN = "oauth.token"
 TIMEOUT = "timeout"
 MALFORMED = "malformed"
 
@@ -95,11 +97,15 @@ class FaultBook:
         with self._lock:
             self._faults.append(fault)
 
-    def take(self, method: str) -> Fault | None:
-        """Consume one use of the first fault that matches ``method``."""
+    def take(self, method: str, wildcard: bool = True) -> Fault | None:
+        """Consume one use of the first fault that matches ``method``.
+
+        ``wildcard=False`` ignores ``*`` faults (the token endpoint only answers faults
+        that name it, ``oauth.token``, so ``*`` means "any REST method").
+        """
         with self._lock:
             for fault in self._faults:
-                if fault.method in ("*", method):
+                if fault.method == method or (wildcard and fault.method == "*"):
                     fault.count -= 1
                     if fault.count <= 0:
                         self._faults.remove(fault)

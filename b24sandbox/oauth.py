@@ -14,8 +14,9 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, redirect, request
 
 from b24sandbox import tokens
+from b24sandbox.faults import OAUTH_TOKEN
 from b24sandbox.params import parse_pairs
-from b24sandbox.rest import json_response
+from b24sandbox.rest import apply_fault, json_response
 from b24sandbox.state import current_portal, current_sandbox
 from b24sandbox.users import USERS
 
@@ -47,6 +48,11 @@ def oauth_params() -> dict[str, Any]:
 def token() -> Response:
     """Exchange an authorization code or a refresh token for a new token pair."""
     sandbox = current_sandbox()
+    fault = sandbox.faults.take(OAUTH_TOKEN, wildcard=False)
+    if fault is not None:
+        injected = apply_fault(sandbox, fault)
+        if injected is not None:
+            return injected
     params = oauth_params()
     grant_type = params.get("grant_type")
     if grant_type not in ("authorization_code", "refresh_token"):

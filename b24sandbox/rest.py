@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, request
 
 from b24sandbox import tokens
 from b24sandbox.faults import MALFORMED, TIMEOUT, Fault
-from b24sandbox.params import request_params
-from b24sandbox.registry import CallContext, MethodSpec, Page, RestError, find_method
+from b24sandbox.params import is_true, parse_pairs, request_params
+from b24sandbox.registry import (
+    CallContext,
+    MethodSpec,
+    Page,
+    RestError,
+    find_method,
+    rest_method,
+)
 from b24sandbox.state import Portal, Sandbox, current_portal, current_sandbox
 
 log = logging.getLogger(__name__)
@@ -208,10 +217,129 @@ def apply_fault(sandbox: Sandbox, fault: Fault) -> Response | None:
 def redirect_response(fault: Fault) -> Response:
     """Answer like a portal that moved: a redirect to the same call at the new address."""
     location = fault.location or ""
-    if location.endswith("/rest/"):
+    if location.endswith("/rest/") and "/rest/" in request.path:
         location += request.path.split("/rest/", 1)[1]
         if request.query_string:
             location += "?" + request.query_string.decode()
     response = Response("", status=fault.status or 302)
     response.headers["Location"] = location
     return response
+
+
+# --- batch -----------------------------------------------------------------------------
+
+BATCH_LIMIT = 50
+_REFERENCE = re.compile(r"\$result\[([^\]]*)\]((?:\[[^\]]*\])*)")
+_INDEX = re.compile(r"\[([^\]]*)\]")
+
+
+def php_keyed(members: dict[str, Any]) -> Any:
+    """Serialise a keyed member as PHP would: ``[]`` when empty, a list for keys 0..n-1."""
+    if not members:
+        return []
+    if list(members) == [str(i) for i in range(len(members))]:
+        return list(members.values())
+    return members
+
+
+def resolve_reference(results: dict[str, Any], key: str, path: str) -> Any:
+    """Follow ``$result[key][field][0]...`` into earlier results; None when absent."""
+    value: Any = results.get(key)
+    for step in _INDEX.findall(path):
+        if isinstance(value, dict):
+            value = value.get(step)
+        elif isinstance(value, list) and step.lstrip("-").isdigit():
+            index = int(step)
+            value = value[index] if -len(value) <= index < len(value) else None
+        else:
+            return None
+    return value
+
+
+def substitute(value: Any, results: dict[str, Any]) -> Any:
+    """Replace ``$result[...]`` references in a parameter value."""
+    if isinstance(value, dict):
+        return {k: substitute(v, results) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, results) for v in value]
+    if not isinstance(value, str) or "$result[" not in value:
+        return value
+    whole = _REFERENCE.fullmatch(value)
+    if whole:  # a whole-value reference keeps the referenced type (a list stays a list)
+        return resolve_reference(results, whole.group(1), whole.group(2))
+
+    def scalar(match: re.Match[str]) -> str:
+        """Render one embedded reference as text."""
+        found = resolve_reference(results, match.group(1), match.group(2))
+        if isinstance(found, bool):
+            return "1" if found else ""
+        return "" if found is None or isinstance(found, dict | list) else str(found)
+
+    return _REFERENCE.sub(scalar, value)
+
+
+def parse_command(command: Any) -> tuple[str, dict[str, Any]]:
+    """Split ``"method?urlencoded params"`` into a canonical name and parameters."""
+    text = str(command)
+    method, _, query = text.partition("?")
+    return canonical_name(method), parse_pairs(parse_qsl(query, keep_blank_values=True))
+
+
+@rest_method("batch", "basic", batchable=False)
+def batch(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Run up to 50 commands in order, with ``halt`` and ``$result`` references."""
+    commands = params.get("cmd") or {}
+    if isinstance(commands, list):
+        commands = {str(i): c for i, c in enumerate(commands)}
+    if not isinstance(commands, dict):
+        raise RestError(
+            "ERROR_ARGUMENT", "Argument 'cmd' must be an array", 400, {"argument": "cmd"}
+        )
+    if len(commands) > BATCH_LIMIT:
+        raise RestError("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded", 400)
+    halt = is_true(params.get("halt", False))
+    results: dict[str, Any] = {}
+    errors: dict[str, Any] = {}
+    totals: dict[str, Any] = {}
+    nexts: dict[str, Any] = {}
+    times: dict[str, Any] = {}
+    sandbox = ctx.sandbox
+    for key, command in commands.items():
+        key = str(key)
+        started = time.time()
+        name, sub_params = parse_command(command)
+        sub_params.pop("auth", None)  # a command runs with the batch's own token
+        try:
+            spec = find_method(name)
+            if spec is None:
+                raise RestError(*METHOD_NOT_FOUND)
+            if not spec.batchable:
+                raise RestError(
+                    "ERROR_BATCH_METHOD_NOT_ALLOWED", "Method is not allowed for batch usage", 405
+                )
+            sub_ctx = replace(ctx, in_batch=True)
+            outcome = run_method(sub_ctx, spec, substitute(sub_params, results))
+        except RestError as error:
+            sandbox.calls.record(name, ctx.user_id, error.status, error.code, ctx.portal.id, True)
+            errors[key] = error.body()
+            times[key] = time_block(started, time.time(), full=False)
+            if halt:
+                break
+            continue
+        sandbox.calls.record(name, ctx.user_id, 200, None, ctx.portal.id, True)
+        if isinstance(outcome, Page):
+            results[key] = outcome.result
+            if outcome.total is not None:
+                totals[key] = outcome.total
+            if outcome.next is not None:
+                nexts[key] = outcome.next
+        else:
+            results[key] = outcome
+        times[key] = time_block(started, time.time(), full=False)
+    return {
+        "result": php_keyed(results),
+        "result_error": php_keyed(errors),
+        "result_total": php_keyed(totals),
+        "result_next": php_keyed(nexts),
+        "result_time": php_keyed(times),
+    }

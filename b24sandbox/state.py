@@ -254,18 +254,20 @@ class Sandbox:
     # --- tokens ----------------------------------------------------------------------
 
     def issue_tokens(
-        self, portal: Portal, user_id: int, expires_in: int | None = None
+        self, portal: Portal, user_id: int, expires_in: int | None = None, scope: str | None = None
     ) -> dict[str, Any]:
         """Issue a token pair for a portal user, as ``/oauth/token/`` answers it.
 
         Tokens only exist for an app present on the portal, so this begins the
-        installation when there is none yet (without finishing it).
+        installation when there is none yet (without finishing it). ``scope`` narrows
+        the token below the app's scope (for testing ``insufficient_scope``).
         """
         if user_id not in USERS:
             raise KeyError(user_id)
         self.begin_install(portal)
         ttl = self.config.access_ttl if expires_in is None else int(expires_in)
-        pair = tokens.issue_pair(self.db, portal.id, user_id, self.config.scope, ttl)
+        granted = self.config.scope if scope is None else scope
+        pair = tokens.issue_pair(self.db, portal.id, user_id, granted, ttl)
         return self.token_response(portal, pair)
 
     def token_response(self, portal: Portal, pair: tokens.TokenPair) -> dict[str, Any]:
