@@ -19,6 +19,7 @@ from b24app.bitrix.endpoints import EndpointGuard
 from b24app.bitrix.errors import (
     BitrixError,
     ExpiredToken,
+    InvalidToken,
     MethodError,
     OperationTimeLimit,
     PortalMoved,
@@ -177,13 +178,18 @@ class BitrixClient:
         write: bool = False,
         idempotent: bool = False,
     ) -> Result:
-        """Call ``method`` with the token from ``auth``; retry, refresh and wait as allowed."""
+        """Call ``method`` with the token from ``auth``; retry, refresh and wait as allowed.
+
+        The token is refreshed at most once per call: before it when ``expires_at`` has
+        passed, or after a 401 (``expired_token``, or a token killed by a concurrent rotation).
+        """
         creds = auth.current()
         refreshed = False
         if creds.expires_at <= self._clock():
             creds = auth.refresh(creds)
             refreshed = True
         moved = False
+        adopted = False
         attempt = 1
         started = self._clock()
         while True:
@@ -217,6 +223,19 @@ class BitrixClient:
                     raise
                 creds = auth.refresh(creds)
                 refreshed = True
+            except InvalidToken:
+                # A refresh elsewhere may have rotated the pair while this request was in
+                # flight, which kills the access token we sent. Adopt a newer stored pair, or
+                # ask the (single-flight) token source, which waits for a running refresh.
+                latest = auth.current()
+                if not adopted and latest.access_token != creds.access_token:
+                    creds = latest
+                    adopted = True
+                elif not refreshed:
+                    creds = auth.refresh(creds)
+                    refreshed = True
+                else:
+                    raise
             except OperationTimeLimit as error:
                 # The method was refused before it ran, so even a write may wait and retry.
                 wait = self._retry.time_limit_wait(error, self._clock())

@@ -10,6 +10,7 @@ from b24app.bitrix.errors import (
     AccessDenied,
     ExpiredToken,
     InvalidGrant,
+    InvalidToken,
     OperationTimeLimit,
     PortalMoved,
     RateLimited,
@@ -485,3 +486,34 @@ def test_list_by_id_continues_from_a_callers_cursor_and_string_ids():
     got = list(make_client(portal).list_by_id(FakeAuth(), "crm.deal.list", {"filter": {">ID": 40}}))
     assert [r["ID"] for r in got] == [str(i) for i in range(41, 101)]
     assert [b["filter"][">ID"] for b in portal.bodies()] == [40, 90]
+
+
+def test_token_killed_by_a_concurrent_rotation_adopts_the_stored_pair():
+    auth = FakeAuth()
+
+    def rotated_meanwhile(request):
+        # Another worker refreshed while this request was in flight.
+        auth.creds = Credentials("token-9", "refresh-9", 20_000.0, PORTAL, "member", 1, "crm")
+        return err(401, "NO_AUTH_FOUND", "Wrong authorization data")
+
+    portal = Portal(rotated_meanwhile, ok(True))
+    assert make_client(portal).call(auth, "user.admin").result is True
+    assert auth.refreshes == []
+    assert [b["auth"] for b in portal.bodies()] == ["token-1", "token-9"]
+
+
+def test_invalid_token_is_refreshed_once_then_raised():
+    portal = Portal(err(401, "NO_AUTH_FOUND"))
+    auth = FakeAuth()
+    with pytest.raises(InvalidToken):
+        make_client(portal).call(auth, "user.admin")
+    assert auth.refreshes == ["token-1"]
+    assert [b["auth"] for b in portal.bodies()] == ["token-1", "token-2"]
+
+
+def test_dead_chain_surfaces_as_the_refresh_error():
+    portal = Portal(err(401, "invalid_token"))
+    auth = FakeAuth(refresh_error=InvalidGrant("invalid_grant", "", 400))
+    with pytest.raises(InvalidGrant):
+        make_client(portal).call(auth, "user.admin")
+    assert len(portal.requests) == 1
