@@ -8,6 +8,7 @@ from b24app.bitrix.client import (
     TokenSource,
 )
 from b24app.bitrix.endpoints import EndpointGuard
+from b24app.bitrix.http import make_http_client
 from b24app.bitrix.oauth import OAuthClient, TokenSet, VerifiedAuth
 from b24app.bitrix.payloads import AppEvent, EventAuth, PayloadError, PlacementRequest
 from b24app.bitrix.ratelimit import RateLimiter
@@ -29,4 +30,5 @@ __all__ = [
     "TokenSet",
     "TokenSource",
     "VerifiedAuth",
+    "make_http_client",
 ]
