@@ -106,6 +106,8 @@ class BatchResult:
     totals: dict[str, int] = field(default_factory=dict)
     nexts: dict[str, int] = field(default_factory=dict)
     times: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Commands that never ran (``halt`` stopped the batch before them).
+    skipped: list[str] = field(default_factory=list)
 
 
 def _as_int(value: Any) -> int | None:
@@ -360,6 +362,7 @@ class BitrixClient:
             self._merge_batch(merged, answer.result)
             if halt and merged.errors:
                 break
+        merged.skipped = [k for k in commands if k not in merged.results and k not in merged.errors]
         return merged
 
     @staticmethod

@@ -384,6 +384,7 @@ def test_batch_with_halt_stops_sending_chunks_after_an_error():
     assert len(portal.requests) == 1
     assert portal.bodies()[0]["halt"] == 1
     assert "err" in result.errors
+    assert result.skipped == [f"c{i}" for i in range(49, 60)]
 
 
 def test_batch_of_writes_is_not_retried_but_batch_of_reads_is():
