@@ -46,8 +46,23 @@ class Fault:
 
     @property
     def answers(self) -> bool:
-        """Whether the fault replaces the answer (otherwise it only delays the call)."""
-        return self.status is not None or self.error is not None
+        """Whether the fault answers with an error status (otherwise it may only delay)."""
+        return self.error not in (TIMEOUT, MALFORMED) and (
+            self.status is not None or self.error is not None
+        )
+
+    @property
+    def replaces_answer(self) -> bool:
+        """Whether the call gets no normal answer (an error, a hang or broken JSON)."""
+        return self.answers or self.error in (TIMEOUT, MALFORMED)
+
+    def logged_status(self) -> int:
+        """The status the call log records for this fault."""
+        if self.error == TIMEOUT:
+            return 504
+        if self.error == MALFORMED:
+            return 200
+        return self.status or 400
 
     def error_code(self) -> str:
         """Return the error code this fault answers with."""

@@ -156,11 +156,13 @@ def rest_call(method: str) -> Response:
     try:
         fault = sandbox.faults.take(name)
         if fault is not None:
+            if fault.replaces_answer:
+                # Logged before any wait, so a hanging answer cannot land in a later log.
+                sandbox.calls.record(
+                    name, None, fault.logged_status(), fault.error_code(), origin.id
+                )
             injected = apply_fault(sandbox, fault)
             if injected is not None:
-                sandbox.calls.record(
-                    name, None, injected.status_code, fault.error_code(), origin.id
-                )
                 return injected
         if not sandbox.limits.admit(origin.id):
             raise RestError(*QUERY_LIMIT)

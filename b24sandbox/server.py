@@ -92,7 +92,10 @@ def start_sandbox(config: SandboxConfig) -> RunningSandbox:
         server.app = create_portal_app(sandbox, portal)
         server.daemon_threads = True
         thread = threading.Thread(
-            target=server.serve_forever, name=f"b24sandbox-portal{portal.id}", daemon=True
+            target=server.serve_forever,
+            args=(0.1,),  # poll interval: stop() returns quickly
+            name=f"b24sandbox-portal{portal.id}",
+            daemon=True,
         )
         thread.start()
         running.threads.append(thread)

@@ -65,7 +65,7 @@ def start_receiver() -> Receiver:
         return "ok", receiver.status
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     receiver = Receiver(server, thread)
     holder["receiver"] = receiver
     thread.start()
