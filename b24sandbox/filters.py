@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -61,7 +61,7 @@ class FieldMap:
         """Return the field called ``name``, or None."""
         return self._by_name.get(self._key(name))
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Field]:
         """Iterate the fields in default order."""
         return iter(self.fields)
 

@@ -99,7 +99,9 @@ def money(dice: Dice, low: int, high: int) -> float:
     return dice.below(high // 10, low // 10) * 10 + dice.pick((0, 0, 0, 0.5, 0.99))
 
 
-def rows_of(fields: FieldMap, records: Iterator[dict[str, object]], portal_id: int):  # type: ignore[no-untyped-def]
+def rows_of(
+    fields: FieldMap, records: Iterator[dict[str, object]], portal_id: int
+) -> Iterator[tuple[object, ...]]:
     """Turn column-keyed records into tuples in the table's column order."""
     values = operator.itemgetter(*(f.column for f in fields))
     for record in records:

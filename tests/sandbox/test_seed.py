@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from b24sandbox import data
 from b24sandbox.config import SandboxConfig
+from b24sandbox.data.seed import day, stamp
 from b24sandbox.state import Database
 
 CONFIG = SandboxConfig(seed=3, orders=200, deals=70, invoices=40, owner_types=(2, 31, 5))
@@ -187,3 +189,10 @@ def test_schema_creation_is_idempotent():
     db = seeded()
     data.create_schema(db)
     assert count(db, "sale_order") == 200
+
+
+@pytest.mark.parametrize("ts", [0, 1_700_000_000, 1_719_759_599.9, 1_735_678_800])
+def test_seed_dates_are_portal_time_iso(ts):
+    expected = time.strftime("%Y-%m-%dT%H:%M:%S+03:00", time.gmtime(int(ts) + 3 * 3600))
+    assert stamp(ts) == expected
+    assert day(ts) == expected[:10] + "T00:00:00+03:00"
