@@ -10,9 +10,11 @@ from b24app.bitrix.client import BitrixClient, Credentials
 from b24app.bitrix.endpoints import EndpointGuard
 from b24app.bitrix.errors import (
     AccessDenied,
+    DuplicateEntry,
     InvalidGrant,
     InvalidToken,
     NotFound,
+    OperationTimeLimit,
     RateLimited,
     ServerError,
     TransportError,
@@ -172,7 +174,7 @@ def test_writes_surface_the_error_without_a_second_call(sandbox, oauth, client, 
         assert info.value.timeout and info.value.maybe_sent
     succeeded = [c for c in method_calls(sandbox, "crm.orderentity.add") if c["status"] == 200]
     assert succeeded == []
-    assert sandbox.calls()["counts"].get("crm.orderentity.add", 0) <= 1
+    assert sandbox.calls()["counts"].get("crm.orderentity.add", 0) == 1
 
 
 # -- tokens --------------------------------------------------------------------------------
@@ -360,3 +362,33 @@ def test_batch_with_halt_stops_at_the_first_error(sandbox, oauth, client):
     assert set(result.results) == {"first"}
     assert isinstance(result.errors["broken"], NotFound)
     assert result.skipped == ["after"]
+
+
+def test_time_limit_far_away_fails_at_once_with_its_reset_time(sandbox, oauth, client):
+    auth = tokens_for(sandbox, oauth)
+    sandbox.control("faults", {"method": "profile", "count": 1, "status": 429})
+    started = time.time()
+    with pytest.raises(OperationTimeLimit) as info:
+        client.call(auth, "profile")
+    # The portal names a reset minutes away: beyond the wait bound, so no sleeping, no retry.
+    assert info.value.reset_at is not None and info.value.reset_at > started + 60
+    assert time.time() - started < 2
+    assert [c["status"] for c in method_calls(sandbox, "profile")] == [429]
+
+
+def test_binding_twice_is_a_typed_duplicate_and_other_users_are_denied(sandbox, oauth, client):
+    admin = tokens_for(sandbox, oauth, user_id=1)
+    manager = tokens_for(sandbox, oauth, user_id=2)
+    order = client.call(admin, "sale.order.list", {"select": ["id"]}).result["orders"][0]["id"]
+    deal = client.call(admin, "crm.deal.list", {"select": ["ID"]}).result[0]["ID"]
+    fields = {"fields": {"orderId": order, "ownerTypeId": 2, "ownerId": int(deal)}}
+    added = client.call(admin, "crm.orderentity.add", fields, write=True)
+    assert added.result["dealOrder"]["orderId"] == order
+    with pytest.raises(DuplicateEntry):
+        client.call(admin, "crm.orderentity.add", fields, write=True)
+    with pytest.raises(AccessDenied) as denied:
+        client.call(manager, "crm.orderentity.deleteByFilter", fields, write=True)
+    assert denied.value.write is True
+    assert client.call(admin, "crm.orderentity.deleteByFilter", fields, write=True).result is True
+    with pytest.raises(NotFound):
+        client.call(admin, "crm.orderentity.deleteByFilter", fields, write=True)
