@@ -1,0 +1,153 @@
+"""The app's tables: portals, users' token chains and the binding history."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from b24app.extensions import db
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite keeps no zone, so naive values coming back are UTC by construction.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store UTC; refuse naive datetimes, which would be ambiguous."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Attach UTC to what the database returns."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Portal(db.Model):  # type: ignore[name-defined]
+    """One Bitrix24 portal the app was installed on, identified by its ``member_id``."""
+
+    __tablename__ = "portals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64), unique=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    client_endpoint: Mapped[str] = mapped_column(String(512))
+    # Fernet ciphertext: the only proof an uninstall event comes from Bitrix24.
+    application_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(String(512), default="")
+    # The app's licence status on the portal as Bitrix24 reports it (F, D, T, P, L).
+    status: Mapped[str] = mapped_column(String(8), default="")
+    installer_user_id: Mapped[int | None] = mapped_column(Integer)
+    installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    tokens: Mapped[list[UserToken]] = relationship(
+        back_populates="portal", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def is_installed(self) -> bool:
+        """Whether the app is installed there now."""
+        return self.installed_at is not None and self.uninstalled_at is None
+
+    def __repr__(self) -> str:
+        """Identify the portal without any secret."""
+        return f"<Portal {self.id} {self.domain} installed={self.is_installed}>"
+
+
+class UserToken(db.Model):  # type: ignore[name-defined]
+    """One user's OAuth token chain on one portal, encrypted at rest."""
+
+    __tablename__ = "user_tokens"
+    __table_args__ = (UniqueConstraint("portal_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Integer)
+    access_token_encrypted: Mapped[str] = mapped_column(Text)
+    refresh_token_encrypted: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    scope: Mapped[str] = mapped_column(String(512), default="")
+    # Set when the OAuth server answered invalid_grant: the chain is dead and only the
+    # user reopening the app (a fresh token pair) revives it.
+    invalid_grant_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    portal: Mapped[Portal] = relationship(back_populates="tokens")
+
+    @property
+    def is_dead(self) -> bool:
+        """Whether the chain can no longer be refreshed."""
+        return self.invalid_grant_at is not None
+
+    def __repr__(self) -> str:
+        """Identify the chain without any secret."""
+        return f"<UserToken portal={self.portal_id} user={self.user_id} dead={self.is_dead}>"
+
+
+class BindingAction(enum.StrEnum):
+    """What a user asked for."""
+
+    BIND = "bind"
+    UNBIND = "unbind"
+
+
+class BindingRecord(db.Model):  # type: ignore[name-defined]
+    """One bind or unbind attempt and how it ended: the portal's history."""
+
+    __tablename__ = "binding_records"
+    __table_args__ = (
+        Index("ix_binding_records_portal_created", "portal_id", "created_at"),
+        Index("ix_binding_records_portal_order", "portal_id", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[int] = mapped_column(BigInteger)
+    owner_type_id: Mapped[int] = mapped_column(Integer)
+    owner_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        """Describe the attempt."""
+        return (
+            f"<BindingRecord {self.action} order={self.order_id} "
+            f"owner={self.owner_type_id}:{self.owner_id} {self.outcome}>"
+        )
