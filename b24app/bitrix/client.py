@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -40,6 +41,8 @@ __all__ = [
     "RetryPolicy",
     "TokenSource",
 ]
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 BATCH_LIMIT = 50
@@ -217,6 +220,7 @@ class BitrixClient:
                 new_endpoint = self._guard.check(
                     _rest_base(redirect.location, creds.client_endpoint)
                 )
+                log.warning("portal %s moved to %s", creds.member_id, new_endpoint)
                 auth.moved(new_endpoint)
                 creds = dataclasses.replace(creds, client_endpoint=new_endpoint)
                 moved = True
@@ -245,6 +249,7 @@ class BitrixClient:
                     raise
                 if self._clock() - started > self._retry.max_total:
                     raise
+                log.warning("%s on %s: time limit, waiting %.1f s", method, creds.member_id, wait)
                 self._sleep(wait)
                 attempt += 1
             except BitrixError as error:
@@ -255,6 +260,15 @@ class BitrixClient:
                 delay = self._retry.backoff(attempt, self._rand)
                 if self._clock() - started + delay > self._retry.max_total:
                     raise
+                # Codes and ids only: never a token.
+                log.info(
+                    "%s on %s failed with %s, retry %d in %.2f s",
+                    method,
+                    creds.member_id,
+                    error.code,
+                    attempt,
+                    delay,
+                )
                 self._sleep(delay)
                 attempt += 1
 

@@ -518,3 +518,14 @@ def test_dead_chain_surfaces_as_the_refresh_error():
     with pytest.raises(InvalidGrant):
         make_client(portal).call(auth, "user.admin")
     assert len(portal.requests) == 1
+
+
+def test_retries_and_moves_are_logged_without_tokens(caplog):
+    moved = httpx.Response(
+        302, headers={"Location": "https://moved.example.com/rest/x?auth=token-1"}
+    )
+    portal = Portal(err(503, "QUERY_LIMIT_EXCEEDED"), moved, err(401, "expired_token"), ok(1))
+    with caplog.at_level("DEBUG"):
+        make_client(portal).call(FakeAuth(), "crm.deal.list")
+    assert "QUERY_LIMIT_EXCEEDED" in caplog.text and "moved.example.com" in caplog.text
+    assert "token-" not in caplog.text and "refresh-" not in caplog.text
