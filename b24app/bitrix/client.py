@@ -82,7 +82,11 @@ class TokenSource(Protocol):
         ...
 
     def refresh(self, stale: Credentials) -> Credentials:
-        """Return fresh credentials replacing ``stale`` (single-flight; may raise OAuthError)."""
+        """Return credentials newer than ``stale``, refreshing only if nobody else has.
+
+        Single-flight: when the stored pair already differs from ``stale`` (another thread or
+        process rotated it), return the stored pair. Refresh failures raise OAuthError.
+        """
         ...
 
     def moved(self, new_client_endpoint: str) -> None:
