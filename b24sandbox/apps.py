@@ -98,11 +98,17 @@ def mark_installed(db: Database, portal_id: int) -> None:
 
 
 def remove_app(db: Database, portal_id: int) -> None:
-    """Delete the app from a portal: installation, placements, handlers and tokens."""
+    """Delete the app from a portal: installation, placements, handlers, API access."""
     with db.transaction() as conn:
         for table in ("auth_installations", "auth_placements", "auth_event_handlers"):
             conn.execute(f"DELETE FROM {table} WHERE portal_id = ?", (portal_id,))
-    tokens.revoke_portal(db, portal_id)
+    tokens.revoke_access(db, portal_id)
+
+
+def forget_portal(db: Database, portal_id: int) -> None:
+    """Remove the app and every token trace from a portal (reset)."""
+    remove_app(db, portal_id)
+    tokens.forget_portal(db, portal_id)
 
 
 # --- placements ------------------------------------------------------------------------

@@ -76,11 +76,20 @@ def token() -> Response:
         if grant is None:
             return oauth_error("invalid_grant", "Invalid authorization code")
         portal = sandbox.portal(grant.portal_id)
-        pair = tokens.issue_pair(sandbox.db, grant.portal_id, grant.user_id, grant.scope, ttl)
+        installation = sandbox.begin_install(portal)
+        pair = tokens.issue_pair(
+            sandbox.db,
+            grant.portal_id,
+            grant.user_id,
+            grant.scope,
+            ttl,
+            installation.application_token,
+        )
     else:
-        pair = tokens.rotate(sandbox.db, str(params["refresh_token"]), ttl)
-        if pair is None:
-            return oauth_error("invalid_grant", "Invalid refresh token")
+        try:
+            pair = tokens.rotate(sandbox.db, str(params["refresh_token"]), ttl)
+        except tokens.RefreshRefused as refused:
+            return oauth_error(refused.code, refused.description)
         portal = sandbox.portal(pair.grant.portal_id)
         sandbox.calls.record_refresh(portal.id)
     response = json_response(sandbox.token_response(portal, pair))

@@ -245,7 +245,7 @@ class Sandbox:
         if app_url:
             self.config.app_url = app_url.rstrip("/")
         for portal in self.portals:
-            apps.remove_app(self.db, portal.id)
+            apps.forget_portal(self.db, portal.id)
             data.reset_portal(self.db, portal.id, self.config)
         self.calls.clear()
         self.faults.clear()
@@ -264,10 +264,12 @@ class Sandbox:
         """
         if user_id not in USERS:
             raise KeyError(user_id)
-        self.begin_install(portal)
+        installation = self.begin_install(portal)
         ttl = self.config.access_ttl if expires_in is None else int(expires_in)
         granted = self.config.scope if scope is None else scope
-        pair = tokens.issue_pair(self.db, portal.id, user_id, granted, ttl)
+        pair = tokens.issue_pair(
+            self.db, portal.id, user_id, granted, ttl, installation.application_token
+        )
         return self.token_response(portal, pair)
 
     def token_response(self, portal: Portal, pair: tokens.TokenPair) -> dict[str, Any]:

@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS auth_refresh_tokens (
     user_id INTEGER NOT NULL,
     scope TEXT NOT NULL,
     expires_at REAL NOT NULL,
-    access_token TEXT NOT NULL
+    access_token TEXT NOT NULL,
+    -- the installation the chain belongs to: a reinstalled app does not revive it
+    application_token TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS auth_refresh_tokens_portal ON auth_refresh_tokens (portal_id);
 CREATE TABLE IF NOT EXISTS auth_codes (
@@ -89,15 +91,25 @@ def new_token() -> str:
 
 
 def issue_pair(
-    db: Database, portal_id: int, user_id: int, scope: str, expires_in: int
+    db: Database,
+    portal_id: int,
+    user_id: int,
+    scope: str,
+    expires_in: int,
+    application_token: str,
 ) -> TokenPair:
-    """Issue a new token chain for a user of a portal."""
+    """Issue a new token chain for a user of the app installed as ``application_token``."""
     with db.transaction() as conn:
-        return _insert_pair(conn, portal_id, user_id, scope, expires_in)
+        return _insert_pair(conn, portal_id, user_id, scope, expires_in, application_token)
 
 
 def _insert_pair(
-    conn: sqlite3.Connection, portal_id: int, user_id: int, scope: str, expires_in: int
+    conn: sqlite3.Connection,
+    portal_id: int,
+    user_id: int,
+    scope: str,
+    expires_in: int,
+    application_token: str,
 ) -> TokenPair:
     """Insert an access/refresh pair inside the caller's transaction."""
     now = time.time()
@@ -109,9 +121,9 @@ def _insert_pair(
         (access, portal_id, user_id, scope, expires_at),
     )
     conn.execute(
-        "INSERT INTO auth_refresh_tokens"
-        " (token, portal_id, user_id, scope, expires_at, access_token) VALUES (?, ?, ?, ?, ?, ?)",
-        (refresh, portal_id, user_id, scope, now + REFRESH_TTL, access),
+        "INSERT INTO auth_refresh_tokens (token, portal_id, user_id, scope, expires_at,"
+        " access_token, application_token) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (refresh, portal_id, user_id, scope, now + REFRESH_TTL, access, application_token),
     )
     grant = Grant(portal_id, user_id, scope, expires_at)
     return TokenPair(access, refresh, expires_at, expires_in, grant)
@@ -129,24 +141,47 @@ def find_access(db: Database, token: str) -> Grant | None:
     return Grant(row["portal_id"], row["user_id"], row["scope"], row["expires_at"])
 
 
-def rotate(db: Database, refresh_token: str, expires_in: int) -> TokenPair | None:
+class RefreshRefused(Exception):
+    """A refresh the OAuth server refuses, with its error code."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+def rotate(db: Database, refresh_token: str, expires_in: int) -> TokenPair:
     """Spend a refresh token: kill it and its access token, issue the next pair.
 
-    Returns None when the refresh token is unknown, already used or expired.
+    Raises RefreshRefused: ``invalid_grant`` when the token is unknown, used or
+    expired; ``invalid_client`` when the app it was issued to is no longer installed.
     """
     with db.transaction() as conn:
         row = conn.execute(
-            "SELECT portal_id, user_id, scope, expires_at, access_token"
+            "SELECT portal_id, user_id, scope, expires_at, access_token, application_token"
             " FROM auth_refresh_tokens WHERE token = ?",
             (refresh_token,),
         ).fetchone()
         if row is None:
-            return None
+            raise RefreshRefused("invalid_grant", "Invalid refresh token")
         conn.execute("DELETE FROM auth_refresh_tokens WHERE token = ?", (refresh_token,))
         conn.execute("DELETE FROM auth_access_tokens WHERE token = ?", (row["access_token"],))
         if time.time() >= row["expires_at"]:
-            return None
-        return _insert_pair(conn, row["portal_id"], row["user_id"], row["scope"], expires_in)
+            raise RefreshRefused("invalid_grant", "The refresh token has expired")
+        installed = conn.execute(
+            "SELECT application_token FROM auth_installations WHERE portal_id = ?",
+            (row["portal_id"],),
+        ).fetchone()
+        if installed is None or installed[0] != row["application_token"]:
+            raise RefreshRefused("invalid_client", "The application is not installed")
+        return _insert_pair(
+            conn,
+            row["portal_id"],
+            row["user_id"],
+            row["scope"],
+            expires_in,
+            row["application_token"],
+        )
 
 
 def create_code(db: Database, portal_id: int, user_id: int, scope: str) -> str:
@@ -175,8 +210,19 @@ def redeem_code(db: Database, code: str) -> Grant | None:
     return None if grant.expired else grant
 
 
-def revoke_portal(db: Database, portal_id: int) -> None:
-    """Delete every token and code of a portal (uninstall, reset)."""
+def revoke_access(db: Database, portal_id: int) -> None:
+    """Kill a portal's access tokens and codes (uninstall).
+
+    Refresh tokens stay, tied to the removed installation, so that using one answers
+    ``invalid_client`` ("the application may not be installed") as the docs describe.
+    """
+    with db.transaction() as conn:
+        for table in ("auth_access_tokens", "auth_codes"):
+            conn.execute(f"DELETE FROM {table} WHERE portal_id = ?", (portal_id,))
+
+
+def forget_portal(db: Database, portal_id: int) -> None:
+    """Delete every token and code of a portal (reset)."""
     with db.transaction() as conn:
         for table in ("auth_access_tokens", "auth_refresh_tokens", "auth_codes"):
             conn.execute(f"DELETE FROM {table} WHERE portal_id = ?", (portal_id,))

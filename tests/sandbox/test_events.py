@@ -152,3 +152,22 @@ def test_uninstall_of_one_portal_leaves_the_other_alone(sandbox, receiver):
 def test_uninstall_refuses_a_bad_clean_flag(sandbox):
     response = sandbox.http.post(f"{sandbox.url}/_sandbox/uninstall", json={"clean": "yes"})
     assert response.status_code == 400
+
+
+def test_after_uninstall_a_refresh_is_invalid_client_even_after_reinstall(sandbox, receiver):
+    sandbox.control("install")
+    pair = sandbox.token(2)
+    sandbox.control("uninstall", {"clean": 0})
+    sandbox.control("install")
+    response = sandbox.http.get(
+        f"{sandbox.oauth_url}/oauth/token/",
+        params={
+            "grant_type": "refresh_token",
+            "client_id": sandbox.client_id,
+            "client_secret": sandbox.client_secret,
+            "refresh_token": pair["refresh_token"],
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_client"
+    assert sandbox.rest("profile", token=pair).status_code == 401
