@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -233,3 +235,19 @@ def test_oauth_token_fault_can_make_a_refresh_fail(sandbox):
     assert failed.status_code == 503
     ok = token_request(sandbox, grant_type="refresh_token", refresh_token=pair["refresh_token"])
     assert ok.status_code == 200
+
+
+def test_concurrent_refreshes_of_one_chain_leave_exactly_one_winner(sandbox):
+    pair = sandbox.token(1)
+    barrier = threading.Barrier(6)
+
+    def refresh() -> int:
+        barrier.wait()
+        return token_request(
+            sandbox, grant_type="refresh_token", refresh_token=pair["refresh_token"]
+        ).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: refresh(), range(6)))
+    assert sorted(statuses) == [200, 400, 400, 400, 400, 400]
+    assert sandbox.calls()["refreshes"] == 1
