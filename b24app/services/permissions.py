@@ -5,11 +5,11 @@ probes that cannot change anything, using the user's own token:
 
 - read: ``sale.order.list`` filtered to ``id = 0``. Denied (``200040300010``) means no
   store access at all; any answer means the user may read orders and bindings.
-- write: ``crm.orderentity.deleteByFilter`` for the triple order 0 / deal 0. Bitrix24 checks
-  the write right (sale >= W) before it looks for the relation, so a user without it gets
-  ``200040300020``, and a store administrator gets "relation does not exist"
-  (``201640400004``) or "order does not exist" (``200540400001``): order 0 never exists, so
-  nothing is ever deleted.
+- write: ``crm.orderentity.deleteByFilter`` for the triple order 0 / deal 0. Bitrix24's
+  controller checks the write right (sale >= W) before anything else, so a user without it
+  gets ``200040300020``, and a store administrator gets a method error about the triple
+  ("relation does not exist" ``201640400004``, an empty-field code ``2016404000x``...):
+  order 0 never exists, so nothing is ever deleted.
 
 When a probe fails for another reason (scope, outage) the app falls back to the portal admin
 flag for writing and to "no access" for reading, and the real call's answer stays the judge:
@@ -24,10 +24,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from b24app.bitrix.client import BatchResult
-from b24app.bitrix.errors import AccessDenied, BitrixError, NotFound
+from b24app.bitrix.errors import (
+    AccessDenied,
+    BitrixError,
+    DuplicateEntry,
+    InvalidArgument,
+    MethodError,
+    NotFound,
+)
 
 log = logging.getLogger(__name__)
 
+# Errors that only come after the rights check passed: the user holds the write right.
+_PAST_RIGHTS_CHECK = (NotFound, InvalidArgument, MethodError, DuplicateEntry)
 # Owner type 2 (deal) exists on every portal; order 0 and deal 0 never do.
 WRITE_PROBE_FIELDS = {"orderId": 0, "ownerTypeId": 2, "ownerId": 0}
 
@@ -116,7 +125,7 @@ def rights_from_batch(batch: BatchResult, is_admin: bool) -> Rights:
     if read_error is not None and not isinstance(read_error, AccessDenied):
         log.warning("read probe failed unexpectedly: %r", read_error)
     write_error = batch.errors.get("write")
-    if write_error is None or isinstance(write_error, NotFound):
+    if write_error is None or isinstance(write_error, _PAST_RIGHTS_CHECK):
         can_bind = True
     elif isinstance(write_error, AccessDenied):
         can_bind = False
