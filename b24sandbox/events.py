@@ -60,8 +60,8 @@ def post_form(kind: str, url: str, fields: list[tuple[str, str]]) -> Delivery:
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             timeout=DELIVERY_TIMEOUT,
         )
-    except httpx.HTTPError as error:
-        log.warning("%s delivery to %s failed: %s", kind, url, type(error).__name__)
+    except Exception as error:  # noqa: BLE001 - a failed delivery is reported, never raised
+        log.warning("%s delivery to %s failed: %s", kind, url.split("?")[0], type(error).__name__)
         return Delivery(kind, url, None, type(error).__name__)
     return Delivery(kind, url, response.status_code)
 

@@ -171,3 +171,10 @@ def test_after_uninstall_a_refresh_is_invalid_client_even_after_reinstall(sandbo
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_client"
     assert sandbox.rest("profile", token=pair).status_code == 401
+
+
+def test_install_to_a_malformed_app_url_is_reported_not_raised(sandbox):
+    sandbox.control("reset", {"app_url": "notaurl"})
+    summary = sandbox.control("install")
+    assert summary["installed"] is False
+    assert summary["install_page"]["status"] is None
