@@ -5,13 +5,20 @@ environment, the mapping given to ``create_app``. ``APP_ENV`` picks the mode:
 ``production`` (the default) refuses to start without its secrets; ``development`` and
 ``testing`` generate throwaway keys instead. ``ALLOW_HTTP_PORTALS=1`` without an explicit
 ``APP_ENV`` means development, because plain-http portals only exist on a developer's machine.
+
+Production: ``gunicorn app:app`` behind a reverse proxy that terminates HTTPS, with
+``PROXY_FIX=1`` so the app trusts the proxy's ``X-Forwarded-For/Proto/Host/Port/Prefix``
+(exactly one proxy hop). ``PUBLIC_URL`` is the https address Bitrix24 reaches the app at.
+Several gunicorn workers are fine: the token store locks in the database, not in memory.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -131,7 +138,9 @@ def load_config(
     config["APP_ENV"] = _mode(config, testing)
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         config["SQLALCHEMY_DATABASE_URI"] = (
-            "sqlite://" if testing else f"sqlite:///{instance_path / 'b24app.sqlite3'}"
+            f"sqlite:///{_throwaway_database()}"
+            if testing
+            else f"sqlite:///{instance_path / 'b24app.sqlite3'}"
         )
     config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
     _fill_or_require(config, instance_path)
@@ -139,6 +148,25 @@ def load_config(
     config["PUBLIC_URL"] = config["PUBLIC_URL"].rstrip("/")
     config["B24_OAUTH_SERVER"] = config["B24_OAUTH_SERVER"].rstrip("/")
     return config
+
+
+def _throwaway_database() -> Path:
+    """Return a fresh SQLite file path for a test app, deleted when the process ends.
+
+    A file, not ``sqlite://``: an in-memory database lives on one shared connection, where
+    the separate short write transactions the token store uses cannot nest.
+    """
+    handle, name = tempfile.mkstemp(prefix="b24app-test-", suffix=".sqlite3")
+    os.close(handle)
+    path = Path(name)
+    atexit.register(_remove_database, path)
+    return path
+
+
+def _remove_database(path: Path) -> None:
+    """Delete a throwaway database and its WAL files."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _mode(config: Mapping[str, Any], testing: bool) -> str:

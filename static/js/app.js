@@ -52,7 +52,6 @@ function showError(error, reconnectUrl) {
     link.hidden = false;
   }
   panel.hidden = false;
-  byTestId('current-user').textContent = '';
 }
 
 async function main() {
@@ -60,6 +59,9 @@ async function main() {
     const me = await api(body.dataset.meUrl);
     showIdentity(me);
     showPermissionNotice(me.rights);
+    if (me.bitrix_auth === 'reauth_required') {
+      showError(new ApiError(401, 'reauth_required', ''), me.reconnect_url);
+    }
     document.dispatchEvent(new CustomEvent('b24app:ready', { detail: me }));
   } catch (error) {
     showError(error, null);

@@ -5,6 +5,8 @@ from sqlalchemy import func, select
 from b24app.crypto import cipher
 from b24app.extensions import db
 from b24app.models import BindingRecord, Portal, UserToken
+from b24app.services.gateway import gateway
+from b24app.services.tokens import installer_token_source
 
 TABS = {"CRM_DEAL_DETAIL_TAB", "CRM_ORDER_DETAIL_TAB", "CRM_SMART_INVOICE_DETAIL_TAB"}
 
@@ -261,3 +263,13 @@ def test_reinstall_after_uninstall_stores_the_new_application_token(app, portal2
     with app.app_context():
         assert cipher().decrypt(portal.application_token_encrypted) == state["application_token"]
     assert count(app, Portal) == 1
+
+
+def test_installer_token_serves_portal_level_calls(app, portal24):
+    portal24.install()
+
+    with app.app_context():
+        portal = db.session.scalars(select(Portal)).one()
+        answer = gateway().rest.call(installer_token_source(portal), "user.admin")
+
+    assert answer.result is True

@@ -148,14 +148,17 @@ def test_invalid_grant_marks_the_chain_dead_until_the_user_reopens(
     first = portal24.api("/api/me", session)
     second = portal24.api("/api/me", session)
 
-    assert first.status_code == second.status_code == 401
-    assert first.json()["error"]["code"] == "reauth_required"
+    # The caller is still known; the page is told to send the user back through Bitrix24.
+    assert first.status_code == second.status_code == 200
+    assert first.json()["bitrix_auth"] == "reauth_required"
+    assert first.json()["owner_types"] == []
+    assert first.json()["reconnect_url"]
     assert stored_chain(app, 2)[2] is True
     # The dead chain is not tried again.
     assert refresh_log == [refresh]
     fresh_session = portal24.session(user_id=2)
     assert stored_chain(app, 2)[2] is False
-    assert portal24.api("/api/me", fresh_session).status_code == 200
+    assert portal24.api("/api/me", fresh_session).json()["bitrix_auth"] == "ok"
 
 
 @pytest.mark.skipif(not POSTGRES, reason="cross-process row locks are proven on PostgreSQL")

@@ -122,13 +122,14 @@ def test_allow_http_portals_means_development_with_kept_keys(tmp_path, monkeypat
     assert stored["TOKEN_KEYS"] == first["TOKEN_KEYS"]
 
 
-def test_testing_generates_throwaway_keys_and_memory_database(tmp_path):
+def test_testing_generates_throwaway_keys_and_database(tmp_path):
     first = load_config(tmp_path, tmp_path / "instance", {"TESTING": True})
     second = load_config(tmp_path, tmp_path / "instance", {"TESTING": True})
 
     assert first["APP_ENV"] == "testing"
     assert first["SECRET_KEY"] != second["SECRET_KEY"]
-    assert first["SQLALCHEMY_DATABASE_URI"] == "sqlite://"
+    assert first["SQLALCHEMY_DATABASE_URI"].endswith(".sqlite3")
+    assert first["SQLALCHEMY_DATABASE_URI"] != second["SQLALCHEMY_DATABASE_URI"]
     assert not (tmp_path / "instance").exists()
 
 
