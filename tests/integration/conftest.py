@@ -28,12 +28,13 @@ from sqlalchemy import create_engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from b24app import create_app
+from b24app.config import normalise_database_url
 from b24app.extensions import db
 from b24app.services.gateway import close_gateway
 
 POSTGRES = os.environ.get("B24_TEST_POSTGRES") == "1"
-POSTGRES_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_URL = normalise_database_url(
+    os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 )
 
 
