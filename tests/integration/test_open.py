@@ -119,3 +119,24 @@ def test_healthz(app, portal24):
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_open_survives_a_busy_portal(installed, portal24):
+    portal24.sandbox.control(
+        "faults", {"method": "batch", "count": 2, "status": 503, "error": "QUERY_LIMIT_EXCEEDED"}
+    )
+
+    response = portal24.open(user_id=1)
+
+    assert response.status_code == 200
+    batches = [c for c in portal24.sandbox.calls()["calls"] if c["method"] == "batch"]
+    assert [c["status"] for c in batches[-3:]] == [503, 503, 200]
+
+
+def test_open_against_a_failing_portal_is_a_clear_502(installed, portal24):
+    portal24.sandbox.control("faults", {"method": "batch", "count": 10, "status": 500})
+
+    response = portal24.open(user_id=1)
+
+    assert response.status_code == 502
+    assert "Bitrix24 did not answer" in response.text
