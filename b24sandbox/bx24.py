@@ -1,0 +1,152 @@
+"""How the portal launches an app frame, and what it tells BX24.js afterwards.
+
+Bitrix24 opens an app with a cross-site form POST into a named iframe. The query string
+carries ``DOMAIN``, ``PROTOCOL``, ``LANG`` and ``APP_SID``; the body carries a fresh token
+set of the current user. The iframe's ``name`` is ``DOMAIN|PROTOCOL|APP_SID``, which is how
+BX24.js (and b24jssdk) find the parent page; the parent then answers ``getInitData`` over
+postMessage with the same facts. Each launch is remembered by its ``APP_SID`` so that the
+page's own endpoints (install finish, token refresh) know which frame is asking.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
+
+if TYPE_CHECKING:
+    from b24sandbox.state import Portal, Sandbox
+
+LANG = "en"
+# The main page of an app; widgets name their own placement code.
+DEFAULT_PLACEMENT = "DEFAULT"
+# How many launches a portal remembers: enough for any page left open, bounded for benchmarks.
+REMEMBERED_LAUNCHES = 2000
+
+
+def php_json(value: Any) -> str:
+    """Encode ``value`` the way PHP's json_encode does by default (compact, ``/`` escaped)."""
+    return json.dumps(value, separators=(",", ":")).replace("/", "\\/")
+
+
+def origin_of(url: str) -> str:
+    """Return the ``scheme://host[:port]`` origin of an absolute URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass(frozen=True)
+class FrameLaunch:
+    """One render of an app frame: the form to post and the data BX24.js will ask for."""
+
+    app_sid: str
+    portal_id: int
+    user_id: int
+    is_admin: bool
+    install: bool
+    action: str
+    target: str
+    app_origin: str
+    fields: dict[str, str]
+    init_data: dict[str, Any]
+
+
+def launch_frame(
+    sandbox: Sandbox,
+    portal: Portal,
+    *,
+    user_id: int,
+    is_admin: bool,
+    handler: str,
+    placement: str = DEFAULT_PLACEMENT,
+    options: dict[str, str] | None = None,
+    install: bool = False,
+) -> FrameLaunch:
+    """Build the frame launch for ``handler``: new APP_SID, new tokens for ``user_id``."""
+    app_sid = secrets.token_hex(16)
+    tokens = sandbox.issue_tokens(portal, user_id)
+    installation = sandbox.installation(portal)
+    protocol = "1" if portal.scheme == "https" else "0"
+    query = urlencode(
+        {"DOMAIN": portal.domain, "PROTOCOL": protocol, "LANG": LANG, "APP_SID": app_sid}
+    )
+    separator = "&" if urlsplit(handler).query else "?"
+    fields = {
+        "AUTH_ID": tokens["access_token"],
+        "AUTH_EXPIRES": str(tokens["expires_in"]),
+        "REFRESH_ID": tokens["refresh_token"],
+        "SERVER_ENDPOINT": tokens["server_endpoint"],
+        "APPLICATION_TOKEN": installation.application_token if installation else "",
+        "APPLICATION_SCOPE": tokens.get("scope") or sandbox.config.scope,
+        "member_id": portal.member_id,
+        "status": tokens.get("status") or "L",
+        "PLACEMENT": placement,
+    }
+    # The main page gets no PLACEMENT_OPTIONS at all; widgets get a JSON string.
+    if placement != DEFAULT_PLACEMENT:
+        fields["PLACEMENT_OPTIONS"] = php_json(options or {})
+    init_data = {
+        "DOMAIN": portal.domain,
+        "PROTOCOL": protocol,
+        "PATH": "/rest",
+        "LANG": LANG,
+        "APP_SID": app_sid,
+        "AUTH_ID": fields["AUTH_ID"],
+        "AUTH_EXPIRES": fields["AUTH_EXPIRES"],
+        "REFRESH_ID": fields["REFRESH_ID"],
+        "MEMBER_ID": portal.member_id,
+        "IS_ADMIN": is_admin,
+        "APP_OPTIONS": {},
+        "USER_OPTIONS": {},
+        "PLACEMENT": placement,
+        "PLACEMENT_OPTIONS": options or {},
+        "INSTALL": install,
+        "FIRST_RUN": install,
+    }
+    return FrameLaunch(
+        app_sid=app_sid,
+        portal_id=portal.id,
+        user_id=user_id,
+        is_admin=is_admin,
+        install=install,
+        action=f"{handler}{separator}{query}",
+        target=f"{portal.domain}|{protocol}|{app_sid}",
+        app_origin=origin_of(handler),
+        fields=fields,
+        init_data=init_data,
+    )
+
+
+def refreshed_auth(sandbox: Sandbox, portal: Portal, launch: FrameLaunch) -> dict[str, str]:
+    """Issue a new token set for the frame's user, shaped as BX24.js ``refreshAuth`` expects."""
+    tokens = sandbox.issue_tokens(portal, launch.user_id)
+    return {
+        "AUTH_ID": tokens["access_token"],
+        "REFRESH_ID": tokens["refresh_token"],
+        "AUTH_EXPIRES": str(tokens["expires_in"]),
+    }
+
+
+class LaunchRegistry:
+    """The launches a portal has rendered, by APP_SID (thread-safe, oldest forgotten first)."""
+
+    def __init__(self, capacity: int = REMEMBERED_LAUNCHES) -> None:
+        self._capacity = capacity
+        self._launches: OrderedDict[str, FrameLaunch] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, launch: FrameLaunch) -> None:
+        """Keep ``launch`` so the page can later act for it."""
+        with self._lock:
+            self._launches[launch.app_sid] = launch
+            while len(self._launches) > self._capacity:
+                self._launches.popitem(last=False)
+
+    def find(self, app_sid: str) -> FrameLaunch | None:
+        """Return the launch with this APP_SID, if this portal rendered it."""
+        with self._lock:
+            return self._launches.get(app_sid)
