@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, render_template_string, request
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -29,8 +29,8 @@ PAGE = """<!doctype html>
 <button type="button" data-testid="resize" onclick="BX24.resizeWindow(640, 345)">Resize</button>
 <button type="button" data-testid="refresh" onclick="refresh()">Refresh</button>
 <button type="button" data-testid="call" onclick="call()">Call</button>
-<pre data-testid="refreshed">-</pre>
-<pre data-testid="call-result">-</pre>
+<pre data-testid="refreshed">pending</pre>
+<pre data-testid="call-result">pending</pre>
 <script src="{{ bx24_url }}"></script>
 <script>
   function show(testid, value) {
@@ -92,6 +92,13 @@ class RecordingApp:
         self.thread.join(timeout=5)
 
 
+class QuietHandler(WSGIRequestHandler):
+    """Serve without an access log line per request."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Skip the access log."""
+
+
 def create_test_app(received: list[Received]) -> Flask:
     """Build the Flask app that records frame POSTs into ``received``."""
     app = Flask(__name__)
@@ -124,7 +131,9 @@ def create_test_app(received: list[Received]) -> Flask:
 def start_test_app() -> RecordingApp:
     """Serve the test app on a free port of 127.0.0.1 (another site than ``localhost``)."""
     received: list[Received] = []
-    server = make_server("127.0.0.1", 0, create_test_app(received), threaded=True)
+    server = make_server(
+        "127.0.0.1", 0, create_test_app(received), threaded=True, request_handler=QuietHandler
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return RecordingApp(

@@ -1,0 +1,215 @@
+"""The portal hosts an app the way Bitrix24 does, seen through headless Chromium.
+
+A tiny app on ``127.0.0.1`` (another site than the portal's ``localhost``) records every
+frame POST and renders what it got and what BX24.js reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.sandbox.portal_test_app import Received, RecordingApp, start_test_app
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WAIT_MS = 10_000
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing: browser tests need it"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def recording_app() -> Iterator[RecordingApp]:
+    """Serve the test app for this module."""
+    app = start_test_app()
+    yield app
+    app.stop()
+
+
+@pytest.fixture
+def sandbox_app_url(recording_app: RecordingApp) -> str:
+    """Point the sandbox at the test app (and start each test with nothing received)."""
+    recording_app.received.clear()
+    return recording_app.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Launch Debian's Chromium once for the module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """Open a fresh browser page (no cookies shared between tests)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    opened = context.new_page()
+    opened.set_default_timeout(WAIT_MS)
+    yield opened
+    context.close()
+
+
+def frame_posts(app: RecordingApp, path: str) -> list[Received]:
+    """Return the frame launches the app received on ``path`` (not event deliveries)."""
+    return [r for r in app.received if r.path == path and "APP_SID" in r.query]
+
+
+def bx24_state(page: Any) -> dict[str, Any]:
+    """Wait for the framed app's BX24.init callback and return what BX24 reported."""
+    frame = page.frame_locator('[data-testid="app-frame"]')
+    state = frame.locator('[data-testid="bx24-state"]')
+    state.filter(has_not_text="waiting").wait_for()
+    return json.loads(state.text_content())
+
+
+def install(sandbox: Any) -> None:
+    """Install the app through the control API (install page, installFinish, events)."""
+    assert sandbox.control("install")["installed"] is True
+
+
+def test_app_page_posts_every_documented_field_into_a_cross_site_frame(
+    sandbox: Any, recording_app: RecordingApp, page: Any
+) -> None:
+    install(sandbox)
+    portal = sandbox.state()["portals"][0]
+
+    page.goto(f"{sandbox.url}/marketplace/app/?user=2")
+    frame = page.frame_locator('[data-testid="app-frame"]')
+    frame.locator('[data-field="AUTH_ID"]').wait_for()
+
+    posted = frame_posts(recording_app, "/app")[-1]
+    assert posted.method == "POST"
+    assert posted.content_type == "application/x-www-form-urlencoded"
+    assert posted.query["DOMAIN"] == portal["domain"]
+    assert posted.query["PROTOCOL"] == "0"
+    assert posted.query["LANG"] == "en"
+    assert set(posted.form) == {
+        "AUTH_ID",
+        "AUTH_EXPIRES",
+        "REFRESH_ID",
+        "SERVER_ENDPOINT",
+        "APPLICATION_TOKEN",
+        "APPLICATION_SCOPE",
+        "member_id",
+        "status",
+        "PLACEMENT",
+    }
+    assert posted.form["PLACEMENT"] == "DEFAULT"
+    assert posted.form["member_id"] == portal["member_id"]
+    assert posted.form["APPLICATION_TOKEN"] == portal["application_token"]
+    assert posted.form["SERVER_ENDPOINT"] == f"{sandbox.oauth_url}/rest/"
+    # The browser shows inside the frame exactly what the app was posted.
+    assert frame.locator('[data-field="AUTH_ID"]').text_content() == posted.form["AUTH_ID"]
+    name = page.locator('[data-testid="app-frame"]').get_attribute("name")
+    assert name == f"{portal['domain']}|0|{posted.query['APP_SID']}"
+
+    # The posted token is the viewing user's own.
+    me = sandbox.rest("user.current", token=posted.form["AUTH_ID"]).json()
+    assert me["result"]["ID"] == "2"
+
+    state = bx24_state(page)
+    assert state["auth"]["access_token"] == posted.form["AUTH_ID"]
+    assert state["auth"]["refresh_token"] == posted.form["REFRESH_ID"]
+    assert state["auth"]["member_id"] == portal["member_id"]
+    assert state["auth"]["domain"] == portal["domain"]
+    assert state["placement"] == {"placement": "DEFAULT", "options": {}}
+    assert state["isAdmin"] is False
+    assert state["lang"] == "en"
+
+
+def test_install_finish_from_the_installer_frame_marks_the_app_installed(
+    sandbox: Any, recording_app: RecordingApp, page: Any
+) -> None:
+    page.goto(f"{sandbox.url}/marketplace/install/?user=1")
+    page.get_by_test_id("install-confirm").click()
+    frame = page.frame_locator('[data-testid="app-frame"]')
+    frame.locator('[data-testid="bx24-state"]').filter(has_not_text="waiting").wait_for()
+    assert frame_posts(recording_app, "/install")[-1].form["PLACEMENT"] == "DEFAULT"
+    assert sandbox.state()["portals"][0]["installed"] is False
+    assert bx24_state(page)["isAdmin"] is True
+
+    frame.get_by_test_id("finish").click()
+
+    page.get_by_test_id("install-finished").wait_for()
+    assert sandbox.state()["portals"][0]["installed"] is True
+    # Like Bitrix24, the portal then reloads into the installed app.
+    page.wait_for_url("**/marketplace/app/?user=1")
+    page.frame_locator('[data-testid="app-frame"]').locator('[data-field="PLACEMENT"]').wait_for()
+    assert frame_posts(recording_app, "/app")
+
+
+def test_a_deal_tab_frames_its_handler_with_the_deal_id(
+    sandbox: Any, recording_app: RecordingApp, page: Any
+) -> None:
+    bound = sandbox.rest(
+        "placement.bind",
+        {
+            "PLACEMENT": "CRM_DEAL_DETAIL_TAB",
+            "HANDLER": f"{recording_app.url}/tab",
+            "TITLE": "Orders",
+        },
+    ).json()
+    assert bound["result"] is True
+    install(sandbox)
+
+    page.goto(f"{sandbox.url}/crm/deal/details/7/?user=1")
+    page.get_by_test_id("app-tab").filter(has_text="Orders").click()
+    state = bx24_state(page)
+
+    posted = frame_posts(recording_app, "/tab")[-1]
+    assert posted.form["PLACEMENT"] == "CRM_DEAL_DETAIL_TAB"
+    assert json.loads(posted.form["PLACEMENT_OPTIONS"])["ID"] == "7"
+    assert state["placement"]["placement"] == "CRM_DEAL_DETAIL_TAB"
+    assert state["placement"]["options"]["ID"] == "7"
+    assert state["isAdmin"] is True
+
+
+def test_bx24_resizes_the_frame_refreshes_auth_and_calls_rest(
+    sandbox: Any, recording_app: RecordingApp, page: Any
+) -> None:
+    install(sandbox)
+    page.goto(f"{sandbox.url}/marketplace/app/?user=1")
+    first = bx24_state(page)["auth"]
+    page.screenshot(path="/tmp/portal.png", full_page=True)
+    frame = page.frame_locator('[data-testid="app-frame"]')
+    iframe = page.locator('[data-testid="app-frame"]')
+
+    frame.get_by_test_id("resize").click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=\"app-frame\"]').style.height === '345px'"
+    )
+    assert iframe.bounding_box()["height"] == 345
+
+    frame.get_by_test_id("refresh").click()
+    refreshed = frame.get_by_test_id("refreshed")
+    refreshed.filter(has_not_text="pending").wait_for()
+    auth = json.loads(refreshed.text_content())
+    assert auth["access_token"] != first["access_token"]
+    assert sandbox.rest("user.current", token=auth["access_token"]).json()["result"]["ID"] == "1"
+
+    frame.get_by_test_id("call").click()
+    result = frame.get_by_test_id("call-result")
+    result.filter(has_not_text="pending").wait_for()
+    assert json.loads(result.text_content())["ID"] == "1"
