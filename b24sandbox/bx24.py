@@ -54,6 +54,11 @@ class FrameLaunch:
     fields: dict[str, str]
     init_data: dict[str, Any]
 
+    @property
+    def application_token(self) -> str:
+        """The application token of the installation this frame was launched for."""
+        return self.fields["APPLICATION_TOKEN"]
+
 
 def launch_frame(
     sandbox: Sandbox,

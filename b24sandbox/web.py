@@ -98,9 +98,9 @@ def portal_url(endpoint: str, **values: Any) -> str:
 
 def switch_user_url(user_id: int) -> str:
     """Return the current page's URL as another user (other query values kept)."""
-    args = request.args.to_dict()
-    args["user"] = str(user_id)
-    return url_for(request.endpoint or "portal_web.home", **(request.view_args or {}), **args)
+    values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict()}
+    values["user"] = str(user_id)
+    return url_for(request.endpoint or "portal_web.home", **values)
 
 
 @bp.context_processor
@@ -237,16 +237,10 @@ def install_page() -> Response | str:
     if not user.admin:
         return message_page("Application installation", ONLY_ADMIN_INSTALLS, 403, user)
     sandbox, portal = current_sandbox(), current_portal()
-    if request.method == "GET":
-        return render_template(
-            "portal/install.html",
-            user=user,
-            state=install_state(sandbox, portal),
-            launch=None,
-            app_url=sandbox.config.app_url,
-        )
-    sandbox.begin_install(portal)
-    launch = frame(user, app_install_url(), install=True)
+    launch = None
+    if request.method == "POST":
+        sandbox.begin_install(portal)
+        launch = frame(user, app_install_url(), install=True)
     return render_template(
         "portal/install.html",
         user=user,
@@ -345,6 +339,10 @@ def launch_from_request() -> FrameLaunch:
     app_sid = body.get("APP_SID") if isinstance(body, dict) else None
     launch = launches().find(app_sid) if isinstance(app_sid, str) else None
     if launch is None or launch.portal_id != current_portal().id:
+        abort(403)
+    # A frame belongs to one installation: after an uninstall its page can do nothing.
+    installation = current_sandbox().installation(current_portal())
+    if installation is None or installation.application_token != launch.application_token:
         abort(403)
     return launch
 

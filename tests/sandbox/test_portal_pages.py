@@ -317,6 +317,18 @@ def test_refresh_auth_issues_working_tokens_for_the_frame_user(sandbox: Any) -> 
     assert unknown.status_code == 403
 
 
+def test_frames_of_an_uninstalled_app_can_neither_refresh_nor_finish(sandbox: Any) -> None:
+    installer = launch_form(parse(post(sandbox, "/marketplace/install/?user=1")))["target"]
+    sandbox.control("uninstall", {"clean": 0})
+    app_sid = installer.split("|")[2]
+    refresh = sandbox.http.post(
+        f"{sandbox.url}/marketplace/frame/refresh/", json={"APP_SID": app_sid}
+    )
+    assert refresh.status_code == 403
+    assert finish_install(sandbox, app_sid).status_code == 403
+    assert portal_state(sandbox)["install_started"] is False
+
+
 # -- cards ----------------------------------------------------------------------------------
 
 
