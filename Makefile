@@ -37,8 +37,8 @@ typecheck: setup
 # An empty database upgraded to head must match the models exactly.
 migrations-check: setup
 	@tmp=$$(mktemp -d); \
-	DATABASE_URL=sqlite:///$$tmp/check.db $(BIN)/flask --app app db upgrade >/dev/null && \
-	DATABASE_URL=sqlite:///$$tmp/check.db $(BIN)/flask --app app db check; \
+	APP_ENV=testing DATABASE_URL=sqlite:///$$tmp/check.db $(BIN)/flask --app app db upgrade >/dev/null && \
+	APP_ENV=testing DATABASE_URL=sqlite:///$$tmp/check.db $(BIN)/flask --app app db check; \
 	rc=$$?; rm -rf $$tmp; exit $$rc
 
 test-sqlite: setup chromium
@@ -48,9 +48,9 @@ test-sqlite: setup chromium
 test-postgres: setup
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  tmpdb=$$TEST_DATABASE_URL; \
-	  DATABASE_URL=$$tmpdb $(BIN)/flask --app app db upgrade >/dev/null && \
-	  DATABASE_URL=$$tmpdb $(BIN)/flask --app app db check && \
-	  DATABASE_URL=$$tmpdb $(BIN)/flask --app app db downgrade base >/dev/null && \
+	  APP_ENV=testing DATABASE_URL=$$tmpdb $(BIN)/flask --app app db upgrade >/dev/null && \
+	  APP_ENV=testing DATABASE_URL=$$tmpdb $(BIN)/flask --app app db check && \
+	  APP_ENV=testing DATABASE_URL=$$tmpdb $(BIN)/flask --app app db downgrade base >/dev/null && \
 	  B24_TEST_POSTGRES=1 $(BIN)/pytest tests/unit tests/integration; \
 	else \
 	  echo "TEST_DATABASE_URL is not set: PostgreSQL runs skipped"; \
