@@ -273,3 +273,23 @@ def test_installer_token_serves_portal_level_calls(app, portal24):
         answer = gateway().rest.call(installer_token_source(portal), "user.admin")
 
     assert answer.result is True
+
+
+def test_a_moved_portal_is_followed_and_its_new_address_stored(app, portal24, sandbox):
+    portal24.install()
+    before = stored_portal(app)
+    port = before.client_endpoint.split(":")[2].split("/")[0]
+    new_endpoint = f"http://127.0.0.1:{port}/rest/"
+    sandbox.control(
+        "faults", {"method": "user.admin", "count": 1, "status": 302, "location": new_endpoint}
+    )
+
+    with app.app_context():
+        portal = db.session.scalars(select(Portal)).one()
+        answer = gateway().rest.call(installer_token_source(portal), "user.admin")
+
+    assert answer.result is True
+    after = stored_portal(app)
+    assert before.client_endpoint != new_endpoint
+    assert after.client_endpoint == new_endpoint
+    assert after.domain == f"127.0.0.1:{port}"
