@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from b24app.bitrix.errors import RateLimited
+
+log = logging.getLogger(__name__)
 
 
 class RateLimiter:
@@ -77,3 +81,93 @@ class RateLimiter:
         """Forget keys whose bucket has drained empty (caller holds the lock)."""
         for key in [k for k in self._buckets if self._drained(k, now) == 0.0]:
             del self._buckets[key]
+
+
+# One bucket per key in a Redis hash {level, since}; Redis's own clock, so every host agrees.
+# Levels and waits travel as strings: Redis truncates Lua numbers to integers in replies.
+_RESERVE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local threshold = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'level', 'since')
+local level = tonumber(state[1]) or 0
+local since = tonumber(state[2]) or now
+level = math.max(0, level - math.max(0, now - since) * rate) + 1
+local wait = math.max(0, (level - threshold) / rate)
+if max_wait >= 0 and wait > max_wait then
+  return {'refused', tostring(wait)}
+end
+redis.call('HSET', KEYS[1], 'level', tostring(level), 'since', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(level / rate * 1000) + 1000)
+return {'ok', tostring(wait)}
+"""
+
+
+# Seconds the shared limiter keeps to the local bucket after Redis failed.
+RETRY_SHARED_AFTER = 30.0
+
+
+class SharedRateLimiter(RateLimiter):
+    """The same leaky bucket kept in Redis, so every worker process and host shares it.
+
+    Several gunicorn workers each with their own bucket would together exceed the portal's
+    limit; one bucket per portal in Redis keeps them all under it. When Redis cannot be
+    reached the limiter falls back to the process-local bucket rather than failing the call.
+    """
+
+    def __init__(
+        self,
+        redis_client: Any,
+        rate: float = 2.0,
+        threshold: float = 40.0,
+        *,
+        prefix: str = "b24app:bucket:",
+        max_wait: float | None = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(rate, threshold, max_wait=max_wait, clock=clock, sleep=sleep)
+        self._redis = redis_client
+        self._prefix = prefix
+        self._script = redis_client.register_script(_RESERVE_SCRIPT)
+        self._down_until = 0.0
+
+    def reserve(self, key: str) -> float:
+        """Count one request for ``key`` in Redis and return how long to wait before sending."""
+        # After a failure, stay local for a while instead of paying a timeout on every call.
+        if self._clock() < self._down_until:
+            return super().reserve(key)
+        max_wait = -1.0 if self.max_wait is None else self.max_wait
+        try:
+            verdict, wait = self._script(
+                keys=[self._prefix + key], args=[self.rate, self.threshold, max_wait]
+            )
+        except Exception as exc:  # any Redis failure: keep working with the local bucket
+            log.warning(
+                "shared rate limiter unavailable (%s); local bucket for %ss",
+                type(exc).__name__,
+                RETRY_SHARED_AFTER,
+            )
+            self._down_until = self._clock() + RETRY_SHARED_AFTER
+            return super().reserve(key)
+        if _text(verdict) == "refused":
+            raise RateLimited(
+                "CLIENT_QUERY_LIMIT", "too many queued requests for this portal", None
+            )
+        return float(_text(wait))
+
+    def level(self, key: str) -> float:
+        """Return the key's current level in Redis after draining."""
+        level, since = self._redis.hmget(self._prefix + key, ["level", "since"])
+        if level is None or since is None:
+            return 0.0
+        seconds, micros = self._redis.time()
+        elapsed = max(0.0, seconds + micros / 1_000_000 - float(_text(since)))
+        return max(0.0, float(_text(level)) - elapsed * self.rate)
+
+
+def _text(value: Any) -> str:
+    """Return a Redis reply as text (bytes unless the client decodes responses)."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+import redis
 from flask import Flask, current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from b24app.bitrix.client import BitrixClient
 from b24app.bitrix.endpoints import EndpointGuard
 from b24app.bitrix.errors import UnsafeEndpoint
 from b24app.bitrix.http import make_http_client
 from b24app.bitrix.oauth import OAuthClient
-from b24app.bitrix.ratelimit import RateLimiter
+from b24app.bitrix.ratelimit import RateLimiter, SharedRateLimiter
 
 # A portal address as Bitrix24 names it: host name (or IPv4) and an optional port.
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::\d{1,5})?$")
@@ -68,7 +73,9 @@ def init_gateway(app: Flask) -> None:
     app.extensions["b24_gateway"] = Gateway(
         http=http,
         guard=guard,
-        rest=BitrixClient(http, limiter=RateLimiter(), endpoint_guard=guard, timeout=timeout),
+        rest=BitrixClient(
+            http, limiter=_limiter(app.config), endpoint_guard=guard, timeout=timeout
+        ),
         oauth=OAuthClient(
             app.config["B24_OAUTH_SERVER"],
             app.config["B24_CLIENT_ID"],
@@ -78,6 +85,18 @@ def init_gateway(app: Flask) -> None:
         ),
         allow_http_portals=allow_http,
     )
+
+
+def _limiter(config: Mapping[str, Any]) -> RateLimiter:
+    """Share the per-portal bucket through Redis when REDIS_URL is set, else keep it local."""
+    url = config.get("REDIS_URL")
+    if not url:
+        return RateLimiter()
+    # Short timeouts: a slow Redis must not hold up calls; the limiter falls back instead.
+    client = redis.Redis.from_url(
+        url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
+    return SharedRateLimiter(client)
 
 
 def gateway() -> Gateway:
