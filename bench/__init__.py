@@ -1,0 +1,1 @@
+"""Performance benchmarks of the sandbox portal and the app, measured over real HTTP."""

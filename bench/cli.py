@@ -1,0 +1,112 @@
+"""The command line: ``python -m bench [--quick] [--output PATH] [--database-url URL]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.app_latency import run_app_latency
+from bench.plan import FULL, QUICK, Plan
+from bench.report import DEFAULT_OUTPUT, SCHEMA_VERSION, machine_info, now_iso, render, write_json
+from bench.sandbox_lists import run_sandbox_lists
+from bench.stand import database_kind
+
+BENCHMARKS = ("sandbox", "app")
+MAX_SEED = 100_000
+# The plain page call asks for start=100: the small seed must still fill that page.
+MIN_SEED = 200
+
+
+def sizes(value: str) -> tuple[int, int]:
+    """Parse ``SMALL,LARGE`` seed sizes."""
+    try:
+        small, large = (int(part.replace("_", "")) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected two numbers: SMALL,LARGE") from None
+    if not MIN_SEED <= small < large <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"need {MIN_SEED} <= SMALL < LARGE <= {MAX_SEED:,}")
+    return small, large
+
+
+def postgres_url(value: str) -> str:
+    """Accept only a PostgreSQL URL (SQLite is the default and needs no URL)."""
+    if database_kind(value) not in ("postgresql", "postgres"):
+        raise argparse.ArgumentTypeError("expected a PostgreSQL URL, e.g. postgresql://...")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure the sandbox's list calls and the app's latency over HTTP.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small seeds and few runs: a check that takes seconds"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        metavar="PATH",
+        help="where to write the JSON result (default: bench/results/latest.json)",
+    )
+    parser.add_argument(
+        "--database-url",
+        type=postgres_url,
+        default=None,
+        metavar="URL",
+        help="run the app on this PostgreSQL database, in a schema dropped afterwards "
+        "(default: a temporary SQLite file)",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=sizes,
+        default=None,
+        metavar="SMALL,LARGE",
+        help="rows per table of the two sandboxes compared (default: 1000,100000; quick: 200,2000)",
+    )
+    parser.add_argument(
+        "--only", choices=BENCHMARKS, default=None, help="run one benchmark instead of both"
+    )
+    return parser.parse_args(argv)
+
+
+def progress(message: str) -> None:
+    """Tell the person waiting what is being measured (on stderr, apart from the table)."""
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def run(plan: Plan, only: str | None, database_url: str | None) -> dict[str, Any]:
+    """Run the chosen benchmarks and return the whole JSON-ready record."""
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "date": now_iso(),
+        "mode": plan.mode,
+        "machine": machine_info(),
+        "settings": plan.as_dict(),
+    }
+    if only in (None, "sandbox"):
+        result["sandbox_lists"] = run_sandbox_lists(plan, progress)
+    if only in (None, "app"):
+        result["app"] = run_app_latency(plan, database_url, progress)
+    result["duration_seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks, print the table and write the JSON result."""
+    args = parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    if args.sizes is not None:
+        plan = plan.with_sizes(*args.sizes)
+    result = run(plan, args.only, args.database_url)
+    print(render(result))
+    write_json(result, args.output)
+    print(f"\nJSON written to {args.output}")
+    return 0

@@ -1,0 +1,52 @@
+"""How much to measure: the full run and the quick one."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Seed sizes and repetitions of one benchmark run."""
+
+    mode: str
+    small_size: int
+    large_size: int
+    list_runs: int
+    me_runs: int
+    open_runs: int
+    bursts: int
+    burst_size: int = 20
+    warmup_runs: int = 2
+
+    def with_sizes(self, small: int, large: int) -> Plan:
+        """Return the plan with other seed sizes."""
+        return replace(self, small_size=small, large_size=large)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the plan as JSON-ready settings."""
+        return asdict(self)
+
+
+FULL = Plan(
+    mode="full",
+    small_size=1_000,
+    large_size=100_000,
+    list_runs=30,
+    me_runs=50,
+    open_runs=20,
+    bursts=7,
+)
+
+QUICK = Plan(
+    mode="quick",
+    # 200 rows, not fewer: the plain page (start=100) must still return a full page.
+    small_size=200,
+    large_size=2_000,
+    list_runs=5,
+    me_runs=10,
+    open_runs=5,
+    bursts=1,
+    warmup_runs=1,
+)

@@ -1,0 +1,189 @@
+"""The run's record: machine facts, a readable table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
+SCHEMA_VERSION = 1
+
+
+def git_commit() -> str | None:
+    """Return the checked-out commit, when this is a git working tree."""
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return found.stdout.strip() or None
+
+
+def machine_info() -> dict[str, Any]:
+    """Describe the machine and interpreter the numbers come from."""
+    load = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "load_average": load,
+        "commit": git_commit(),
+    }
+
+
+def now_iso() -> str:
+    """Return the current UTC time as ISO 8601, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_json(result: dict[str, Any], path: Path) -> None:
+    """Write the result as indented JSON, creating the folder if needed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int) -> str:
+    """Lay out rows in aligned columns: the first ``text_columns`` left, numbers right."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [
+            str(cell).ljust(width) if index < text_columns else str(cell).rjust(width)
+            for index, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def ms(value: float) -> str:
+    """Format milliseconds."""
+    return f"{value:.2f}"
+
+
+def render_sandbox(result: dict[str, Any]) -> str:
+    """Render benchmark 1 as a table with a verdict."""
+    small, large = result["sizes"]["small"], result["sizes"]["large"]
+    runs = result["cases"][0]["small"]["runs"] if result["cases"] else 0
+    target = result["target_ratio"]
+    rows = [
+        [
+            case["method"],
+            case["entity"],
+            case["shape"],
+            ms(case["small"]["median_ms"]),
+            ms(case["large"]["median_ms"]),
+            f"{case['ratio']:.2f}",
+            "met" if case["within_target"] else "NOT MET",
+        ]
+        for case in result["cases"]
+    ]
+    over = sum(1 for case in result["cases"] if not case["within_target"])
+    verdict = (
+        "met for every call"
+        if result["target_met"]
+        else f"NOT met: {over} of {len(result['cases'])} calls above {target:.1f}x"
+    )
+    seeds = ", ".join(
+        f"{int(size):,} rows: {sec:.1f} s" for size, sec in result["seed_seconds"].items()
+    )
+    return "\n".join(
+        [
+            f"Sandbox list calls: median ms of {runs} interleaved runs, "
+            f"{small:,} vs {large:,} rows per table",
+            table(
+                [
+                    "method",
+                    "table",
+                    "call",
+                    f"{small:,}",
+                    f"{large:,}",
+                    "ratio",
+                    f"<= {target:.1f}x",
+                ],
+                rows,
+                text_columns=3,
+            ),
+            f"Target ({large:,} rows within {target:.1f}x of {small:,}): {verdict}",
+            f"Seeding: {seeds}",
+        ]
+    )
+
+
+def render_app(result: dict[str, Any]) -> str:
+    """Render benchmark 2 as two tables."""
+    opens, me, refresh = result["open"], result["me"], result["refresh"]
+    latency = table(
+        ["request", "cold", "warm", "cold/warm", "calls cold/warm"],
+        [
+            [
+                "POST /app (open)",
+                ms(opens["cold"]["median_ms"]),
+                ms(opens["warm"]["median_ms"]),
+                f"{opens['cold_over_warm']:.2f}",
+                "app.info {cold:g}/{warm:g}".format(**opens["app_info_calls_per_open"]),
+            ],
+            [
+                "GET /api/me",
+                ms(me["cold"]["median_ms"]),
+                ms(me["warm"]["median_ms"]),
+                f"{me['cold_over_warm']:.2f}",
+                "portal {cold:g}/{warm:g}".format(**me["portal_calls_per_request"]),
+            ],
+        ],
+        text_columns=1,
+    )
+    bursts = table(
+        ["token chain", "wall ms", "max ms", "vs fresh", "refreshes", "portal calls", "failed"],
+        [
+            [
+                mode.replace("_", " "),
+                ms(refresh[mode]["wall"]["median_ms"]),
+                ms(refresh[mode]["wall"]["max_ms"]),
+                f"{refresh[mode]['over_fresh']:.2f}",
+                ",".join(str(n) for n in refresh[mode]["refreshes"]),
+                ",".join(str(n) for n in refresh[mode]["portal_calls"]),
+                str(refresh[mode]["failed_requests"]),
+            ]
+            for mode in ("fresh", "expired_in_store", "expired_at_portal")
+        ],
+        text_columns=1,
+    )
+    return "\n".join(
+        [
+            f"App over HTTP on {result['database']}: median ms "
+            f"({opens['cold']['runs']} opens, {me['cold']['runs']} /api/me calls per column)",
+            latency,
+            "",
+            f"{refresh['concurrency']} concurrent GET /api/me, "
+            f"median wall time of {refresh['bursts']} burst(s) per chain state",
+            bursts,
+        ]
+    )
+
+
+def render(result: dict[str, Any]) -> str:
+    """Render the whole run for a terminal."""
+    machine = result["machine"]
+    parts = [
+        f"Benchmark ({result['mode']}) {result['date']}: {machine['cpu_count']} CPUs, "
+        f"Python {machine['python']}, {result['duration_seconds']:.0f} s",
+    ]
+    if "sandbox_lists" in result:
+        parts.append(render_sandbox(result["sandbox_lists"]))
+    if "app" in result:
+        parts.append(render_app(result["app"]))
+    return "\n\n".join(parts)

@@ -1,0 +1,115 @@
+"""``python -m bench --quick`` runs to the end and writes a complete, sane JSON record.
+
+Timings are never asserted: this machine is shared and noisy. What must hold on any
+machine is the shape of the record, positive medians, and exactly one refresh per burst
+on an expired token chain.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY_KEYS = {"median_ms", "min_ms", "max_ms", "runs"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    """Run the quick benchmark once in a subprocess; return its JSON and its output."""
+    output = tmp_path_factory.mktemp("bench") / "result.json"
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return json.loads(output.read_text(encoding="utf-8")), finished.stdout
+
+
+def assert_summary(summary: dict[str, Any], runs: int) -> None:
+    """Check one timing summary: all fields, positive and ordered, the planned run count."""
+    assert set(summary) >= SUMMARY_KEYS
+    assert 0 < summary["min_ms"] <= summary["median_ms"] <= summary["max_ms"]
+    assert summary["runs"] == runs
+
+
+def test_the_record_names_the_machine_and_the_run(quick_run: tuple[dict[str, Any], str]) -> None:
+    result, _ = quick_run
+    assert result["schema"] == 1
+    assert result["mode"] == "quick"
+    assert datetime.fromisoformat(result["date"]).tzinfo is not None
+    assert result["machine"]["cpu_count"] >= 1
+    assert result["machine"]["python"] == ".".join(str(n) for n in sys.version_info[:3])
+    assert result["duration_seconds"] > 0
+    assert result["settings"]["small_size"] < result["settings"]["large_size"]
+
+
+def test_every_list_call_is_timed_on_both_seeds(quick_run: tuple[dict[str, Any], str]) -> None:
+    result, _ = quick_run
+    lists, runs = result["sandbox_lists"], result["settings"]["list_runs"]
+    assert lists["sizes"] == {
+        "small": result["settings"]["small_size"],
+        "large": result["settings"]["large_size"],
+    }
+    assert lists["target_ratio"] == 2.0
+    seen = {(case["method"], case["entity"], case["shape"]) for case in lists["cases"]}
+    assert len(seen) == len(lists["cases"]) == 12
+    assert {case["method"] for case in lists["cases"]} == {"sale.order.list", "crm.item.list"}
+    for case in lists["cases"]:
+        assert_summary(case["small"], runs)
+        assert_summary(case["large"], runs)
+        assert case["small"]["rows"] >= 1 and case["large"]["rows"] >= 1
+        assert case["ratio"] > 0
+        assert case["within_target"] == (case["ratio"] <= lists["target_ratio"])
+    assert lists["target_met"] == all(case["within_target"] for case in lists["cases"])
+
+
+def test_app_latency_is_measured_cold_and_warm(quick_run: tuple[dict[str, Any], str]) -> None:
+    result, _ = quick_run
+    app, settings = result["app"], result["settings"]
+    assert app["database"] == "sqlite"
+    for phase in ("cold", "warm"):
+        assert_summary(app["open"][phase], settings["open_runs"])
+        assert_summary(app["me"][phase], settings["me_runs"])
+    # A new token is verified with app.info once; the same token again comes from the cache.
+    assert app["open"]["app_info_calls_per_open"] == {"cold": 1, "warm": 0}
+    # /api/me reaches the portal only when the owner types are not cached.
+    assert app["me"]["portal_calls_per_request"] == {"cold": 1, "warm": 0}
+
+
+def test_a_burst_on_an_expired_chain_refreshes_once(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    result, _ = quick_run
+    refresh, settings = result["app"]["refresh"], result["settings"]
+    assert refresh["concurrency"] == settings["burst_size"] == 20
+    assert refresh["bursts"] == settings["bursts"]
+    assert refresh["fresh"]["refreshes"] == [0] * settings["bursts"]
+    for mode in ("expired_in_store", "expired_at_portal"):
+        assert refresh[mode]["refreshes"] == [1] * settings["bursts"]
+    for mode in ("fresh", "expired_in_store", "expired_at_portal"):
+        assert_summary(refresh[mode]["wall"], settings["bursts"])
+        # Failed answers are reported, not judged here: see "Findings" in bench/README.md.
+        assert 0 <= refresh[mode]["failed_requests"] <= 20 * settings["bursts"]
+        # Every request of a burst needs the user's token at the portal, or failed before.
+        assert len(refresh[mode]["portal_calls"]) == settings["bursts"]
+        assert (
+            sum(refresh[mode]["portal_calls"]) + refresh[mode]["failed_requests"]
+            >= 20 * settings["bursts"]
+        )
+
+
+def test_the_table_is_printed(quick_run: tuple[dict[str, Any], str]) -> None:
+    _, stdout = quick_run
+    assert "Sandbox list calls" in stdout
+    assert "GET /api/me" in stdout
+    assert "expired at portal" in stdout
