@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -99,9 +100,15 @@ def run(plan: Plan, only: str | None, database_url: str | None) -> dict[str, Any
     return result
 
 
+def exit_on_terminate(signum: int, frame: object) -> None:
+    """Turn SIGTERM into SystemExit, so that a stopped run still drops its PostgreSQL schema."""
+    sys.exit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks, print the table and write the JSON result."""
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, exit_on_terminate)
     plan = QUICK if args.quick else FULL
     if args.sizes is not None:
         plan = plan.with_sizes(*args.sizes)
