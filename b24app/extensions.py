@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask
 from flask_migrate import Migrate
@@ -37,6 +37,20 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+
+T = TypeVar("T")
+
+
+def detached(instance: T) -> T:
+    """Detach a freshly read row and hand the request's connection back to the pool.
+
+    Requests go on to call Bitrix24 and to lock their token row in a short transaction of
+    its own; a request still holding its first connection would need two at once, and
+    enough concurrent requests would exhaust the pool waiting on each other.
+    """
+    db.session.expunge(instance)
+    db.session.close()
+    return instance
 
 
 def init_extensions(app: Flask, migrations_dir: str) -> None:

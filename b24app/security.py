@@ -25,7 +25,7 @@ from joserfc.jwk import OctKey
 from werkzeug.wrappers import Response
 
 from b24app.errors import AppError
-from b24app.extensions import db
+from b24app.extensions import db, detached
 from b24app.models import Portal
 from b24app.services.permissions import Rights
 
@@ -109,6 +109,8 @@ def verify_session_token(value: str) -> SessionContext:
     except (KeyError, TypeError, ValueError) as exc:
         raise AppError(401, "session_invalid") from exc
     portal = db.session.get(Portal, portal_id)
+    if portal is not None:
+        portal = detached(portal)
     if portal is None or not hmac.compare_digest(portal.member_id, member_id):
         raise AppError(401, "session_invalid")
     if not portal.is_installed:

@@ -19,7 +19,7 @@ from b24app.bitrix.client import Credentials, TokenSource
 from b24app.bitrix.payloads import AppEvent, PlacementRequest
 from b24app.crypto import SecretUnreadable, cipher
 from b24app.errors import AppError, from_bitrix
-from b24app.extensions import db
+from b24app.extensions import db, detached
 from b24app.models import BindingRecord, Portal, UserToken, utcnow
 from b24app.services.gateway import gateway
 from b24app.services.permissions import UserProfile, profile_from_batch
@@ -122,11 +122,11 @@ def posted_source(
 
 
 def find_portal(member_id: str) -> Portal | None:
-    """Return the stored portal with this member_id."""
+    """Return the stored portal with this member_id, detached from the request's session."""
     found: Portal | None = db.session.scalars(
         select(Portal).where(Portal.member_id == member_id)
     ).one_or_none()
-    return found
+    return detached(found) if found is not None else None
 
 
 # -- install -------------------------------------------------------------------------------

@@ -56,7 +56,8 @@ def _follow_verified_address(portal: Portal, domain: str, endpoint: str) -> None
         if stored is not None:
             stored.domain = domain
             stored.client_endpoint = endpoint
-    db.session.refresh(portal)
+    portal.domain = domain
+    portal.client_endpoint = endpoint
 
 
 def open_app(request: PlacementRequest, lang: str) -> OpenedApp:

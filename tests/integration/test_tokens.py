@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from b24app.crypto import cipher
 from b24app.extensions import db
 from b24app.models import Portal, UserToken
+from b24app.services import portals
 from b24app.services.gateway import gateway
 from b24app.services.portals import forget_owner_types
 from tests.integration.conftest import POSTGRES
@@ -111,6 +112,23 @@ def test_twenty_threads_on_an_expired_token_refresh_exactly_once(
     assert not dead and (access, refresh) != (old_access, old_refresh)
     # The rotated pair works: the chain survived.
     assert portal24.sandbox.rest("profile", token=access).status_code == 200
+
+
+def test_twenty_callers_never_hold_two_connections_of_a_small_pool(make_app, portal24, monkeypatch):
+    # Two connections for twenty concurrent callers that all need the portal and their
+    # token row: a request holding one connection while waiting for another would starve.
+    make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 0, "pool_timeout": 20})
+    monkeypatch.setattr(portals, "OWNER_TYPES_TTL", -1.0)
+    portal24.install()
+    real = portal24.token(2, expires_in=2)
+    session = portal24.session(user_id=2, tokens=dict(real, expires_in=3600))
+    time.sleep(2.2)
+    refreshes_before = portal24.sandbox.calls()["refreshes"]
+
+    statuses = concurrently(20, lambda: portal24.api("/api/me", session).status_code)
+
+    assert statuses == [200] * 20
+    assert portal24.sandbox.calls()["refreshes"] - refreshes_before == 1
 
 
 def test_a_used_refresh_token_is_never_sent_again(app, portal24, refresh_log):
