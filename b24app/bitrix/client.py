@@ -28,6 +28,7 @@ from b24app.bitrix.errors import (
     TransportError,
     error_from_response,
 )
+from b24app.bitrix.http import post_mapped
 from b24app.bitrix.ratelimit import RateLimiter
 from b24app.bitrix.retry import RetryPolicy
 
@@ -284,28 +285,9 @@ class BitrixClient:
         if not endpoint.endswith("/"):
             endpoint += "/"
         payload = {**(params or {}), "auth": creds.access_token}
-        try:
-            response = self._http.post(
-                endpoint + method,
-                json=payload,
-                timeout=self._timeout,
-                follow_redirects=False,
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransportError(
-                "CONNECT_ERROR",
-                "the portal could not be reached",
-                timeout=isinstance(exc, httpx.TimeoutException),
-                maybe_sent=False,
-            ) from None
-        except httpx.TimeoutException:
-            raise TransportError(
-                "TIMEOUT", "the portal did not answer in time", timeout=True, maybe_sent=True
-            ) from None
-        except httpx.HTTPError:
-            raise TransportError(
-                "TRANSPORT_ERROR", "the connection to the portal failed", maybe_sent=True
-            ) from None
+        response = post_mapped(
+            self._http, endpoint + method, "the portal", self._timeout, json=payload
+        )
         return self._parse(response)
 
     def _parse(self, response: httpx.Response) -> dict[str, Any]:

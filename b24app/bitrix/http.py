@@ -8,12 +8,13 @@ a moment later (DNS rebinding) must still not reach loopback or private networks
 from __future__ import annotations
 
 import typing
+from typing import Any
 
 import httpcore
 import httpx
 
 from b24app.bitrix.endpoints import EndpointGuard
-from b24app.bitrix.errors import UnsafeEndpoint
+from b24app.bitrix.errors import TransportError, UnsafeEndpoint
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -88,3 +89,30 @@ def make_http_client(
         trust_env=False,
         headers={"User-Agent": "b24-order-binding"},
     )
+
+
+def post_mapped(
+    http: httpx.Client, url: str, counterpart: str, timeout: httpx.Timeout | float, **kwargs: Any
+) -> httpx.Response:
+    """POST without following redirects; turn transport failures into ``TransportError``.
+
+    ``counterpart`` names the other side in the error text ("the portal", "the OAuth
+    server"). Only a failure to connect proves the request never left (``maybe_sent``).
+    """
+    try:
+        return http.post(url, timeout=timeout, follow_redirects=False, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise TransportError(
+            "CONNECT_ERROR",
+            f"{counterpart} could not be reached",
+            timeout=isinstance(exc, httpx.TimeoutException),
+            maybe_sent=False,
+        ) from None
+    except httpx.TimeoutException:
+        raise TransportError(
+            "TIMEOUT", f"{counterpart} did not answer in time", timeout=True, maybe_sent=True
+        ) from None
+    except httpx.HTTPError:
+        raise TransportError(
+            "TRANSPORT_ERROR", f"the connection to {counterpart} failed", maybe_sent=True
+        ) from None

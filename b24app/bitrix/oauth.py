@@ -25,6 +25,7 @@ from b24app.bitrix.errors import (
     error_from_response,
     oauth_error_from_response,
 )
+from b24app.bitrix.http import post_mapped
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
@@ -271,21 +272,7 @@ class OAuthClient:
 
     def _post(self, url: str, **kwargs: Any) -> httpx.Response:
         """POST with a timeout and no redirects; map transport failures."""
-        try:
-            return self._http.post(url, timeout=self._timeout, follow_redirects=False, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransportError(
-                "CONNECT_ERROR",
-                "the OAuth server could not be reached",
-                timeout=isinstance(exc, httpx.TimeoutException),
-                maybe_sent=False,
-            ) from None
-        except httpx.TimeoutException:
-            raise TransportError(
-                "TIMEOUT", "the OAuth server did not answer in time", timeout=True
-            ) from None
-        except httpx.HTTPError:
-            raise TransportError("TRANSPORT_ERROR", "the OAuth server connection failed") from None
+        return post_mapped(self._http, url, "the OAuth server", self._timeout, **kwargs)
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:

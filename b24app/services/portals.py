@@ -121,6 +121,17 @@ def posted_source(
     return PostedTokenSource(credentials, gateway().oauth)
 
 
+def placement_source(verified: VerifiedPortal, request: PlacementRequest) -> PostedTokenSource:
+    """Wrap the token pair a frame POST carried, once verified."""
+    return posted_source(
+        verified,
+        request.auth_id,
+        request.refresh_id,
+        request.auth_expires,
+        request.application_scope,
+    )
+
+
 def find_portal(member_id: str) -> Portal | None:
     """Return the stored portal with this member_id, detached from the request's session."""
     found: Portal | None = db.session.scalars(
@@ -283,13 +294,7 @@ def _install(
 def install_from_page(request: PlacementRequest) -> Installed:
     """Handle the install page POST: verify, bind, store. Nothing is stored on refusal."""
     verified = verify_auth(request.auth_id, request.member_id, request.domain)
-    source = posted_source(
-        verified,
-        request.auth_id,
-        request.refresh_id,
-        request.auth_expires,
-        request.application_scope,
-    )
+    source = placement_source(verified, request)
     return _install(verified, source, request.application_token or None)
 
 

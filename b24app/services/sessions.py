@@ -26,7 +26,7 @@ from b24app.services.permissions import (
 from b24app.services.portals import (
     cached_owner_types,
     find_portal,
-    posted_source,
+    placement_source,
     remember_owner_types,
     verify_auth,
 )
@@ -71,13 +71,7 @@ def open_app(request: PlacementRequest, lang: str) -> OpenedApp:
     if portal is None or not portal.is_installed:
         raise AppError(403, "portal_not_installed")
     _follow_verified_address(portal, verified.domain, verified.client_endpoint)
-    source = posted_source(
-        verified,
-        request.auth_id,
-        request.refresh_id,
-        request.auth_expires,
-        request.application_scope,
-    )
+    source = placement_source(verified, request)
     commands = dict(PROBE_COMMANDS)
     want_owner_types = cached_owner_types(portal.id) is None
     if want_owner_types:

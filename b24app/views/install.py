@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, jsonify, render_template, request
 
-from b24app.bitrix.payloads import PayloadError, PlacementRequest
-from b24app.errors import AppError
-from b24app.security import allow_framing_by, origin_from_domain, portal_origin
+from b24app.security import allow_framing_by, portal_origin
 from b24app.services.portals import install_from_page
-from b24app.views import remember_language
+from b24app.views import posted_placement
 from b24app.views.events import handle_event
 
 bp = Blueprint("install", __name__)
@@ -20,14 +18,7 @@ def install() -> Response | str:
     if request.form.get("event"):
         # Bitrix24 also posts ONAPPINSTALL to the installer URL.
         return jsonify(handle_event())
-    remember_language()
-    allow_framing_by(
-        origin_from_domain(request.args.get("DOMAIN"), current_app.config["ALLOW_HTTP_PORTALS"])
-    )
-    try:
-        placement = PlacementRequest.from_request(request.args, request.form)
-    except PayloadError as exc:
-        raise AppError(400, "not_from_bitrix24") from exc
+    placement = posted_placement()
     installed = install_from_page(placement)
     allow_framing_by(portal_origin(installed.client_endpoint))
     return render_template("install.html", installed=installed)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template
 
-from b24app.bitrix.payloads import PayloadError, PlacementRequest
 from b24app.errors import AppError
 from b24app.i18n import request_language, strings_for
-from b24app.security import allow_framing_by, origin_from_domain, portal_origin
+from b24app.security import allow_framing_by, portal_origin
 from b24app.services.sessions import open_app
-from b24app.views import remember_language
+from b24app.views import posted_placement
 
 bp = Blueprint("ui", __name__)
 
@@ -17,14 +16,7 @@ bp = Blueprint("ui", __name__)
 @bp.post("/app")
 def app_page() -> str:
     """Open the app for the user Bitrix24 posted, in the placement it names."""
-    remember_language()
-    allow_framing_by(
-        origin_from_domain(request.args.get("DOMAIN"), current_app.config["ALLOW_HTTP_PORTALS"])
-    )
-    try:
-        placement = PlacementRequest.from_request(request.args, request.form)
-    except PayloadError as exc:
-        raise AppError(400, "not_from_bitrix24") from exc
+    placement = posted_placement()
     lang = request_language()
     opened = open_app(placement, lang)
     allow_framing_by(portal_origin(opened.portal.client_endpoint))
