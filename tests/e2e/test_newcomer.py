@@ -25,25 +25,12 @@ import pytest
 from cryptography.fernet import Fernet
 
 from b24app.config import ENVIRONMENT
+from tests.browser import launched_chromium, needs_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 START_TIMEOUT_S = 60
 WAIT_MS = 15_000
 EXPECT_DEFAULT_MS = 5_000  # Playwright's own
-
-needs_chromium = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing: browser tests need it"
-)
 
 
 class DevRun:
@@ -187,12 +174,8 @@ def start_devrun(isolated_env: dict[str, str]) -> Iterator[Any]:
 @pytest.fixture
 def browser() -> Iterator[Any]:
     """Launch Debian's Chromium headless."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture

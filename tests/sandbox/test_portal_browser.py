@@ -7,31 +7,19 @@ frame POST and renders what it got and what BX24.js reports.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.browser import launched_chromium, needs_chromium
 from tests.sandbox.portal_test_app import Received, RecordingApp, start_test_app
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WAIT_MS = 10_000
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing: browser tests need it"
-    ),
+    needs_chromium,
 ]
 
 
@@ -53,12 +41,8 @@ def sandbox_app_url(recording_app: RecordingApp) -> str:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Launch Debian's Chromium once for the module."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
