@@ -152,10 +152,10 @@ def start_portal(sandbox_port: int, app_url: str, client_secret: str) -> Sandbox
         client_id=DEV_CLIENT_ID,
         client_secret=client_secret,
     )
-    if sandbox_port:
-        # Tried first: the sandbox's own servers would print two lines and exit on a busy port.
-        listen(sandbox_port, "--sandbox-port").close()
-    portal: SandboxPortal = sandbox_module("server").start_sandbox(config)
+    try:
+        portal: SandboxPortal = sandbox_module("server").start_sandbox(config)
+    except OSError as exc:
+        raise DevrunError(port_problem(sandbox_port, "--sandbox-port", exc)) from None
     return portal
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 import threading
@@ -76,7 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     config = SandboxConfig(**{k: v for k, v in vars(args).items()})
     config.app_url = config.app_url.rstrip("/")
-    running = start_sandbox(config)
+    try:
+        running = start_sandbox(config)
+    except OSError as exc:
+        where = f"{config.host}:{config.port}" + (
+            f" to {config.port + config.portals - 1}" if config.portals > 1 else ""
+        )
+        reason = "a port is already in use" if exc.errno == errno.EADDRINUSE else str(exc)
+        print(f"Cannot listen on {where}: {reason}; pass another --port", file=sys.stderr)
+        return 1
     print(f"Bitrix24 sandbox: OAuth server {running.oauth_url}/oauth/token/")
     for portal in running.sandbox.portals:
         print(f"  portal {portal.id}: {portal.base_url}/  (member_id {portal.member_id})")

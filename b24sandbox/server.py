@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass, field, replace
 
@@ -77,11 +78,18 @@ def start_sandbox(config: SandboxConfig) -> RunningSandbox:
         for index in range(config.portals):
             port = 0 if config.port == 0 else config.portal_port(index)
             # Bind first with a placeholder app: the portal's domain needs the real port.
-            server = make_server(
-                config.host, port, _unready_app, threaded=True, request_handler=QuietRequestHandler
-            )
+            # The socket is opened here so a busy port raises OSError (werkzeug would exit).
+            with socket.create_server((config.host, port)) as sock:
+                server = make_server(
+                    config.host,
+                    sock.getsockname()[1],
+                    _unready_app,
+                    threaded=True,
+                    request_handler=QuietRequestHandler,
+                    fd=sock.fileno(),
+                )
             servers.append(server)
-            ports.append(server.server_port)
+            ports.append(server.server_address[1])
     except OSError:
         for server in servers:
             server.server_close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,21 @@ def test_bad_owner_types_are_refused():
     )
     assert result.returncode == 2
     assert "owner types" in result.stderr
+
+
+def test_a_busy_port_is_one_clear_line_and_exit_status_1():
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        finished = subprocess.run(
+            [sys.executable, "-m", "b24sandbox", "--port", str(port), "--orders", "5"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert finished.returncode == 1
+    assert finished.stdout == ""
+    assert finished.stderr.strip().splitlines() == [
+        f"Cannot listen on 127.0.0.1:{port}: a port is already in use; pass another --port"
+    ]
