@@ -14,6 +14,7 @@ import json
 import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -31,6 +32,45 @@ REMEMBERED_LAUNCHES = 2000
 def php_json(value: Any) -> str:
     """Encode ``value`` the way PHP's json_encode does by default (compact, ``/`` escaped)."""
     return json.dumps(value, separators=(",", ":")).replace("/", "\\/")
+
+
+def frame_post_fields(
+    tokens: Mapping[str, Any],
+    *,
+    domain: str,
+    protocol: str = "0",
+    lang: str = LANG,
+    app_sid: str | None = None,
+    application_token: str = "",
+    member_id: str | None = None,
+    placement: str = DEFAULT_PLACEMENT,
+    options: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Return the query and the form body of a frame POST, as Bitrix24 opens an app.
+
+    ``tokens`` is a token set as the OAuth server returns it. The main page (``DEFAULT``)
+    gets no PLACEMENT_OPTIONS unless ``options`` are given; a widget gets a JSON string.
+    """
+    query = {
+        "DOMAIN": domain,
+        "PROTOCOL": protocol,
+        "LANG": lang,
+        "APP_SID": app_sid or secrets.token_hex(16),
+    }
+    fields = {
+        "AUTH_ID": str(tokens["access_token"]),
+        "AUTH_EXPIRES": str(tokens["expires_in"]),
+        "REFRESH_ID": str(tokens["refresh_token"]),
+        "SERVER_ENDPOINT": str(tokens["server_endpoint"]),
+        "APPLICATION_TOKEN": application_token,
+        "APPLICATION_SCOPE": str(tokens.get("scope") or ""),
+        "member_id": member_id if member_id is not None else str(tokens["member_id"]),
+        "status": str(tokens.get("status") or "L"),
+        "PLACEMENT": placement,
+    }
+    if placement != DEFAULT_PLACEMENT or options is not None:
+        fields["PLACEMENT_OPTIONS"] = php_json(dict(options or {}))
+    return query, fields
 
 
 def origin_of(url: str) -> str:
@@ -72,28 +112,22 @@ def launch_frame(
     install: bool = False,
 ) -> FrameLaunch:
     """Build the frame launch for ``handler``: new APP_SID, new tokens for ``user_id``."""
-    app_sid = secrets.token_hex(16)
-    tokens = sandbox.issue_tokens(portal, user_id)
+    tokens = dict(sandbox.issue_tokens(portal, user_id))
+    tokens["scope"] = tokens.get("scope") or sandbox.config.scope
     installation = sandbox.installation(portal)
     protocol = "1" if portal.scheme == "https" else "0"
-    query = urlencode(
-        {"DOMAIN": portal.domain, "PROTOCOL": protocol, "LANG": LANG, "APP_SID": app_sid}
+    query_fields, fields = frame_post_fields(
+        tokens,
+        domain=portal.domain,
+        protocol=protocol,
+        application_token=installation.application_token if installation else "",
+        member_id=portal.member_id,
+        placement=placement,
+        options=options if placement != DEFAULT_PLACEMENT else None,
     )
+    app_sid = query_fields["APP_SID"]
+    query = urlencode(query_fields)
     separator = "&" if urlsplit(handler).query else "?"
-    fields = {
-        "AUTH_ID": tokens["access_token"],
-        "AUTH_EXPIRES": str(tokens["expires_in"]),
-        "REFRESH_ID": tokens["refresh_token"],
-        "SERVER_ENDPOINT": tokens["server_endpoint"],
-        "APPLICATION_TOKEN": installation.application_token if installation else "",
-        "APPLICATION_SCOPE": tokens.get("scope") or sandbox.config.scope,
-        "member_id": portal.member_id,
-        "status": tokens.get("status") or "L",
-        "PLACEMENT": placement,
-    }
-    # The main page gets no PLACEMENT_OPTIONS at all; widgets get a JSON string.
-    if placement != DEFAULT_PLACEMENT:
-        fields["PLACEMENT_OPTIONS"] = php_json(options or {})
     init_data = {
         "DOMAIN": portal.domain,
         "PROTOCOL": protocol,

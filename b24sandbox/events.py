@@ -8,7 +8,6 @@ into the request that caused it.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from urllib.parse import urlencode
 import httpx
 
 from b24sandbox import apps
+from b24sandbox.bx24 import frame_post_fields
 
 if TYPE_CHECKING:
     from b24sandbox.state import Portal, Sandbox
@@ -75,27 +75,17 @@ def post_install_page(sandbox: Sandbox, portal: Portal) -> Delivery:
     """Open the app's install page as the admin, framed exactly as Bitrix24 posts it."""
     installation = sandbox.begin_install(portal)
     auth = sandbox.issue_tokens(portal, ADMIN_USER_ID)
-    query = urlencode(
-        {
-            "DOMAIN": portal.domain,
-            "PROTOCOL": 0,
-            "LANG": LANGUAGE_ID,
-            "APP_SID": secrets.token_hex(16),
-        }
+    query, fields = frame_post_fields(
+        auth,
+        domain=portal.domain,
+        lang=LANGUAGE_ID,
+        application_token=installation.application_token,
+        member_id=portal.member_id,
+        options={},
     )
-    fields = [
-        ("AUTH_ID", auth["access_token"]),
-        ("AUTH_EXPIRES", str(auth["expires_in"])),
-        ("REFRESH_ID", auth["refresh_token"]),
-        ("SERVER_ENDPOINT", auth["server_endpoint"]),
-        ("APPLICATION_TOKEN", installation.application_token),
-        ("APPLICATION_SCOPE", auth["scope"]),
-        ("member_id", portal.member_id),
-        ("status", auth["status"]),
-        ("PLACEMENT", "DEFAULT"),
-        ("PLACEMENT_OPTIONS", "{}"),
-    ]
-    return post_form("install_page", f"{install_url(sandbox)}?{query}", fields)
+    return post_form(
+        "install_page", f"{install_url(sandbox)}?{urlencode(query)}", list(fields.items())
+    )
 
 
 def event_auth(sandbox: Sandbox, portal: Portal, with_tokens: bool) -> dict[str, Any]:

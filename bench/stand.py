@@ -33,6 +33,7 @@ from b24app.config import normalise_database_url
 from b24app.extensions import db
 from b24app.models import Portal, UserToken
 from b24app.services.gateway import close_gateway
+from b24sandbox.bx24 import frame_post_fields
 from b24sandbox.config import SandboxConfig
 from b24sandbox.server import RunningSandbox, start_sandbox
 from bench.sandbox_lists import OPEN_LIMITS
@@ -156,24 +157,9 @@ class Stand:
 
     def open(self, tokens: dict[str, Any]) -> httpx.Response:
         """POST the app page the way Bitrix24 frames it, with these tokens."""
-        query = {
-            "DOMAIN": self.sandbox.url.split("://", 1)[1],
-            "PROTOCOL": "0",
-            "LANG": "en",
-            "APP_SID": secrets.token_hex(16),
-        }
-        form = {
-            "AUTH_ID": tokens["access_token"],
-            "AUTH_EXPIRES": str(tokens["expires_in"]),
-            "REFRESH_ID": tokens["refresh_token"],
-            "SERVER_ENDPOINT": tokens["server_endpoint"],
-            "APPLICATION_TOKEN": "",
-            "APPLICATION_SCOPE": tokens["scope"],
-            "member_id": tokens["member_id"],
-            "status": tokens["status"],
-            "PLACEMENT": "DEFAULT",
-            "PLACEMENT_OPTIONS": "{}",
-        }
+        query, form = frame_post_fields(
+            tokens, domain=self.sandbox.url.split("://", 1)[1], options={}
+        )
         return self.http.post(f"{self.app_url}/app?{urlencode(query)}", data=form)
 
     def session(self, tokens: dict[str, Any]) -> str:

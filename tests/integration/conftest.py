@@ -8,7 +8,6 @@ in. Every test's captured log output is checked for the secrets the test handled
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ from b24app import create_app
 from b24app.config import normalise_database_url
 from b24app.extensions import db
 from b24app.services.gateway import close_gateway
+from b24sandbox.bx24 import frame_post_fields
 
 POSTGRES = os.environ.get("B24_TEST_POSTGRES") == "1"
 POSTGRES_URL = normalise_database_url(
@@ -239,24 +239,15 @@ class Portal24:
     ) -> httpx.Response:
         """POST the app page the way Bitrix24 frames it (query string + form body)."""
         tokens = tokens or self.token(user_id, portal, expires_in)
-        query = {
-            "DOMAIN": domain if domain is not None else self.sandbox.portal_url(portal - 1)[7:],
-            "PROTOCOL": "0",
-            "LANG": lang,
-            "APP_SID": secrets.token_hex(16),
-        }
-        form = {
-            "AUTH_ID": tokens["access_token"],
-            "AUTH_EXPIRES": str(tokens["expires_in"]),
-            "REFRESH_ID": tokens["refresh_token"],
-            "SERVER_ENDPOINT": tokens["server_endpoint"],
-            "APPLICATION_TOKEN": application_token,
-            "APPLICATION_SCOPE": tokens["scope"],
-            "member_id": member_id if member_id is not None else tokens["member_id"],
-            "status": tokens["status"],
-            "PLACEMENT": placement,
-            "PLACEMENT_OPTIONS": _json(options or {}),
-        }
+        query, form = frame_post_fields(
+            tokens,
+            domain=domain if domain is not None else self.sandbox.portal_url(portal - 1)[7:],
+            lang=lang,
+            application_token=application_token,
+            member_id=member_id,
+            placement=placement,
+            options=options or {},
+        )
         return self.http.post(f"{self.app_url}{path}?{urlencode(query)}", data=form)
 
     def open(self, user_id: int = 1, portal: int = 1, **kwargs: Any) -> httpx.Response:
@@ -285,11 +276,6 @@ class Portal24:
         return self.http.request(
             kwargs.pop("method", "GET"), f"{self.app_url}{path}", headers=headers, **kwargs
         )
-
-
-def _json(value: Any) -> str:
-    """Encode placement options as Bitrix24 does (a JSON string)."""
-    return json.dumps(value)
 
 
 def _flatten(prefix: str, value: Any) -> list[tuple[str, str]]:
