@@ -108,7 +108,7 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def _sources(root: Path, use_dotenv: bool) -> dict[str, str]:
+def read_environment(root: Path, use_dotenv: bool = True) -> dict[str, str]:
     """Merge ``.env`` (when used) under the process environment."""
     merged: dict[str, str] = {}
     if use_dotenv and (root / ".env").is_file():
@@ -124,7 +124,7 @@ def load_config(
     overrides = dict(overrides or {})
     # Tests build their app from the mapping alone: a developer's .env must not leak in.
     testing = bool(overrides.get("TESTING"))
-    environ = _sources(root, use_dotenv=not testing)
+    environ = read_environment(root, use_dotenv=not testing)
     config: dict[str, Any] = copy.deepcopy(DEFAULTS)
     for env_name, (key, kind) in ENVIRONMENT.items():
         if env_name in environ and environ[env_name] != "":

@@ -28,13 +28,12 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
 from flask import Flask
 from sqlalchemy.engine import make_url
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from b24app import ROOT, create_app
-from b24app.config import ConfigError
+from b24app.config import ConfigError, read_environment
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -95,12 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def configured_client_id() -> str:
     """Return B24_CLIENT_ID as the app will read it: the environment over ``.env``."""
-    merged: dict[str, str | None] = {}
-    if (ROOT / ".env").is_file():
-        merged.update(dotenv_values(ROOT / ".env"))
-    # An empty variable in the environment hides the .env value, as in b24app.config.
-    merged.update(os.environ)
-    return (merged.get("B24_CLIENT_ID") or "").strip()
+    return read_environment(ROOT).get("B24_CLIENT_ID", "").strip()
 
 
 def starting_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

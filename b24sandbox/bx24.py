@@ -40,7 +40,6 @@ def frame_post_fields(
     domain: str,
     protocol: str = "0",
     lang: str = LANG,
-    app_sid: str | None = None,
     application_token: str = "",
     member_id: str | None = None,
     placement: str = DEFAULT_PLACEMENT,
@@ -55,7 +54,7 @@ def frame_post_fields(
         "DOMAIN": domain,
         "PROTOCOL": protocol,
         "LANG": lang,
-        "APP_SID": app_sid or secrets.token_hex(16),
+        "APP_SID": secrets.token_hex(16),
     }
     fields = {
         "AUTH_ID": str(tokens["access_token"]),

@@ -50,6 +50,19 @@ def rest_calls(delta: Counter[str]) -> int:
     return sum(n for key, n in delta.items() if key != "refreshes")
 
 
+def cold_and_warm(
+    samples: dict[str, list[float]], calls_key: str, calls: Counter[str], runs: int
+) -> dict[str, Any]:
+    """Summarize cold and warm timings, their ratio and the calls each phase made per run."""
+    cold, warm = summarize(samples["cold"]), summarize(samples["warm"])
+    return {
+        "cold": cold.as_dict(),
+        "warm": warm.as_dict(),
+        "cold_over_warm": ratio(cold, warm),
+        calls_key: {phase: round(calls[phase] / runs, 2) for phase in ("cold", "warm")},
+    }
+
+
 def measure_opens(stand: Stand, plan: Plan) -> dict[str, Any]:
     """Time opening the app cold (new token, verified) and warm (same token, cached)."""
     samples: dict[str, list[float]] = {"cold": [], "warm": []}
@@ -64,15 +77,7 @@ def measure_opens(stand: Stand, plan: Plan) -> dict[str, Any]:
             if run >= plan.warmup_runs:
                 samples[phase].append(seconds)
                 app_info[phase] += count_delta(before, stand.counts())["app.info"]
-    cold, warm = summarize(samples["cold"]), summarize(samples["warm"])
-    return {
-        "cold": cold.as_dict(),
-        "warm": warm.as_dict(),
-        "cold_over_warm": ratio(cold, warm),
-        "app_info_calls_per_open": {
-            phase: round(app_info[phase] / plan.open_runs, 2) for phase in ("cold", "warm")
-        },
-    }
+    return cold_and_warm(samples, "app_info_calls_per_open", app_info, plan.open_runs)
 
 
 def measure_me(stand: Stand, plan: Plan, portal_id: int) -> dict[str, Any]:
@@ -92,15 +97,7 @@ def measure_me(stand: Stand, plan: Plan, portal_id: int) -> dict[str, Any]:
             if run >= plan.warmup_runs:
                 samples[phase].append(seconds)
                 portal_calls[phase] += rest_calls(count_delta(before, stand.counts()))
-    cold, warm = summarize(samples["cold"]), summarize(samples["warm"])
-    return {
-        "cold": cold.as_dict(),
-        "warm": warm.as_dict(),
-        "cold_over_warm": ratio(cold, warm),
-        "portal_calls_per_request": {
-            phase: round(portal_calls[phase] / plan.me_runs, 2) for phase in ("cold", "warm")
-        },
-    }
+    return cold_and_warm(samples, "portal_calls_per_request", portal_calls, plan.me_runs)
 
 
 @dataclass(frozen=True)
