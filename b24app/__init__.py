@@ -15,12 +15,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from b24app.cli import init_cli
 from b24app.config import load_config
 from b24app.crypto import init_cipher
-from b24app.errors import init_errors
 from b24app.extensions import db, init_extensions
 from b24app.i18n import init_i18n
 from b24app.security import init_security
 from b24app.services.gateway import init_gateway
 from b24app.views import init_views
+from b24app.views.errors import init_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 

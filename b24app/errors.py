@@ -1,125 +1,157 @@
-"""The app's error answers: ``{"error": {"code", "message"}}`` for JSON, a page for HTML.
+"""What can go wrong, as the user is told it: typed errors with stable codes.
 
-Views and services raise :class:`AppError` with a code from the message catalogue; nothing
-else ever reaches the client. Unexpected exceptions become a plain 500 without details.
+Services and the security layer raise these; they import no Flask and choose no HTTP status.
+The web layer (``b24app.views.errors``) is the one place that turns a class into a status
+and a code into a message in the user's language. Bitrix24's own failures arrive as
+:mod:`b24app.bitrix.errors` exceptions and are translated here, once, by :func:`from_bitrix`.
 """
 
 from __future__ import annotations
 
-import logging
+import math
+import time
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
-
 from b24app.bitrix import errors as b24
-from b24app.i18n import request_language, translate
-
-log = logging.getLogger(__name__)
-
-# Werkzeug's HTTP errors under stable codes of our own.
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "too_many_requests",
-}
 
 
 class AppError(Exception):
-    """A failure the user should see: HTTP status, stable code, translated message."""
+    """A failure the user should see, under a stable ``code`` with message ``params``."""
 
-    def __init__(self, status: int, code: str, message: str | None = None, **params: Any) -> None:
+    def __init__(self, code: str, **params: Any) -> None:
         super().__init__(code)
-        self.status = status
         self.code = code
-        self.explicit_message = message
         self.params = params
 
-    def message(self, lang: str) -> str:
-        """Return the message in ``lang``."""
-        if self.explicit_message is not None:
-            return self.explicit_message
-        return translate(f"error.{self.code}", lang, **self.params)
+
+class BadRequest(AppError):
+    """The request cannot be handled as sent (malformed, not from Bitrix24...)."""
+
+
+class InvalidInput(BadRequest):
+    """A field of the request is missing, of the wrong type or out of range."""
+
+    def __init__(self, code: str, field: str, detail: str = "", **params: Any) -> None:
+        super().__init__(code, field=field, detail=detail, **params)
+        self.field = field
+        self.detail = detail
+
+
+class Unauthorized(AppError):
+    """The caller is not (or no longer) signed in: reopen the app."""
+
+
+class Forbidden(AppError):
+    """The caller is known but may not do this."""
+
+
+class NotFound(AppError):
+    """The thing the request names does not exist."""
+
+
+class Conflict(AppError):
+    """The request no longer matches the current state (the binding changed meanwhile)."""
+
+
+class Busy(AppError):
+    """Bitrix24 is rate limiting or out of time budget; ``retry_after`` is in seconds."""
+
+    def __init__(self, code: str = "portal_busy", retry_after: float | None = None) -> None:
+        # Unknown: the portal's bucket drains two requests a second, so a moment is enough.
+        seconds = max(1, math.ceil(retry_after if retry_after is not None else 2.0))
+        super().__init__(code, seconds=seconds)
+        self.retry_after = seconds
+
+
+class Unavailable(AppError):
+    """Bitrix24 (or its OAuth server) failed or did not answer."""
+
+
+# Every code the app answers with; each has an ``error.<code>`` message in both catalogues.
+ERROR_CODES: frozenset[str] = frozenset(
+    {
+        # protocol and validation
+        "bad_request",
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "method_not_allowed",
+        "payload_too_large",
+        "unsupported_media_type",
+        "too_many_requests",
+        "http_error",
+        "internal_error",
+        "invalid_field",
+        "missing_field",
+        "unknown_field",
+        # opening, sessions, OAuth
+        "not_from_bitrix24",
+        "session_required",
+        "session_invalid",
+        "session_expired",
+        "portal_not_installed",
+        "auth_invalid",
+        "auth_mismatch",
+        "foreign_app",
+        "unsafe_portal",
+        "oauth_unavailable",
+        "oauth_state_invalid",
+        "oauth_code_invalid",
+        "reauth_required",
+        # install and events
+        "install_not_admin",
+        "install_bind_failed",
+        "bad_event",
+        "unsupported_event",
+        "event_forbidden",
+        # rights
+        "permission_denied",
+        "no_store_access",
+        "insufficient_scope",
+        "user_access_error",
+        "portal_gone",
+        # Bitrix24 answers
+        "bitrix_not_found",
+        "bitrix_invalid_argument",
+        "portal_busy",
+        "portal_unavailable",
+        # binding
+        "order_not_found",
+        "owner_not_found",
+        "owner_type_not_offered",
+        "binding_changed",
+        "history_not_found",
+        "not_undoable",
+        "undo_conflict",
+    }
+)
 
 
 def from_bitrix(error: b24.BitrixError) -> AppError:
-    """Translate a Bitrix24 failure into what the user is told (one table for the app)."""
+    """Translate a Bitrix24 failure into what the user is told (the one table for the app)."""
     if isinstance(error, b24.InvalidToken | b24.ExpiredToken | b24.InvalidGrant):
-        return AppError(401, "reauth_required")
+        return Unauthorized("reauth_required")
     if isinstance(error, b24.AccessDenied):
-        return AppError(403, "permission_denied" if error.write else "no_store_access")
+        return Forbidden("permission_denied" if error.write else "no_store_access")
     if isinstance(error, b24.InsufficientScope):
-        return AppError(403, "insufficient_scope")
+        return Forbidden("insufficient_scope")
     if isinstance(error, b24.UserAccessError):
-        return AppError(403, "user_access_error")
+        return Forbidden("user_access_error")
     if isinstance(error, b24.PortalGone | b24.PaymentRequired):
-        return AppError(403, "portal_gone")
+        return Forbidden("portal_gone")
     if isinstance(error, b24.UnsafeEndpoint):
-        return AppError(403, "unsafe_portal")
-    if isinstance(error, b24.NotFound):
-        return AppError(404, "bitrix_not_found")
-    if isinstance(error, b24.InvalidArgument):
-        return AppError(400, "bitrix_invalid_argument")
-    if isinstance(error, b24.RateLimited | b24.OperationTimeLimit | b24.Overloaded):
-        return AppError(503, "portal_busy")
+        return Forbidden("unsafe_portal")
     if isinstance(error, b24.ForeignApp):
-        return AppError(403, "foreign_app")
-    return AppError(502, "portal_unavailable")
-
-
-def wants_json() -> bool:
-    """Tell whether the client expects JSON rather than a page."""
-    if request.path.startswith(("/api/", "/events")):
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return (
-        best == "application/json"
-        and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
-    )
-
-
-def error_response(status: int, code: str, message: str) -> Response:
-    """Render one error as JSON or as a page, whichever the client wants."""
-    if wants_json():
-        response = jsonify({"error": {"code": code, "message": message}})
-        response.status_code = status
-        return response
-    lang = request_language()
-    title = translate(f"title.{status}", lang, default=translate("title.error", lang))
-    html = render_template("error.html", status=status, code=code, title=title, message=message)
-    return Response(html, status=status, mimetype="text/html")
-
-
-def handle_app_error(error: AppError) -> Response:
-    """Answer an AppError."""
-    return error_response(error.status, error.code, error.message(request_language()))
-
-
-def handle_http_error(error: HTTPException) -> Response:
-    """Answer routing and protocol errors (404, 405, bad JSON...) in the same shape."""
-    status = error.code or 500
-    code = _HTTP_CODES.get(status, "http_error")
-    lang = request_language()
-    return error_response(status, code, translate(f"error.{code}", lang))
-
-
-def handle_unexpected(error: Exception) -> Response:
-    """Log an unexpected failure and answer 500 without any detail."""
-    if isinstance(error, HTTPException):
-        return handle_http_error(error)
-    log.exception("unexpected error on %s %s", request.method, request.path)
-    return error_response(
-        500, "internal_error", translate("error.internal_error", request_language())
-    )
-
-
-def init_errors(app: Flask) -> None:
-    """Register the error handlers."""
-    app.register_error_handler(AppError, handle_app_error)
-    app.register_error_handler(HTTPException, handle_http_error)
-    app.register_error_handler(Exception, handle_unexpected)
+        return Forbidden("foreign_app")
+    if isinstance(error, b24.NotFound):
+        return NotFound("bitrix_not_found")
+    if isinstance(error, b24.InvalidArgument):
+        return BadRequest("bitrix_invalid_argument")
+    if isinstance(error, b24.BudgetExceeded):
+        return Busy(retry_after=error.retry_after)
+    if isinstance(error, b24.OperationTimeLimit):
+        wait = error.reset_at - time.time() if error.reset_at is not None else None
+        return Busy(retry_after=wait)
+    if isinstance(error, b24.RateLimited | b24.Overloaded):
+        return Busy(retry_after=None)
+    return Unavailable("portal_unavailable")

@@ -24,10 +24,10 @@ from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwk import OctKey
 from werkzeug.wrappers import Response
 
-from b24app.errors import AppError
+from b24app.errors import AppError, BadRequest, Unauthorized
 from b24app.extensions import db, detached
 from b24app.models import Portal
-from b24app.services.permissions import Rights
+from b24app.rights import Rights
 
 ALGORITHM = "HS256"
 STATE_TTL = 600
@@ -92,9 +92,9 @@ def _claims(value: str, purpose: str, leeway: int = 5) -> dict[str, Any]:
         )
         registry.validate(token.claims)
     except ExpiredTokenError as exc:
-        raise AppError(401, "session_expired") from exc
+        raise Unauthorized("session_expired") from exc
     except (JoseError, ValueError, TypeError) as exc:
-        raise AppError(401, "session_invalid") from exc
+        raise Unauthorized("session_invalid") from exc
     return dict(token.claims)
 
 
@@ -107,14 +107,14 @@ def verify_session_token(value: str) -> SessionContext:
         portal_id = int(claims["pid"])
         rights = Rights.from_dict(claims["rights"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise AppError(401, "session_invalid") from exc
+        raise Unauthorized("session_invalid") from exc
     portal = db.session.get(Portal, portal_id)
     if portal is not None:
         portal = detached(portal)
     if portal is None or not hmac.compare_digest(portal.member_id, member_id):
-        raise AppError(401, "session_invalid")
+        raise Unauthorized("session_invalid")
     if not portal.is_installed:
-        raise AppError(401, "portal_not_installed")
+        raise Unauthorized("portal_not_installed")
     return SessionContext(
         portal=portal,
         user_id=user_id,
@@ -142,7 +142,7 @@ def require_session(view: Callable[P, R]) -> Callable[P, R]:
         """Authenticate, then call the view."""
         token = bearer_token()
         if token is None:
-            raise AppError(401, "session_required")
+            raise Unauthorized("session_required")
         g.session = verify_session_token(token)
         return view(*args, **kwargs)
 
@@ -176,12 +176,12 @@ def verify_oauth_state(value: str) -> tuple[str, int]:
     try:
         claims = _claims(value, "oauth-state")
     except AppError as exc:
-        raise AppError(400, "oauth_state_invalid") from exc
+        raise BadRequest("oauth_state_invalid") from exc
     try:
         member_id, user_part = str(claims["sub"]).rsplit(":", 1)
         return member_id, int(user_part)
     except (KeyError, ValueError) as exc:
-        raise AppError(400, "oauth_state_invalid") from exc
+        raise BadRequest("oauth_state_invalid") from exc
 
 
 # -- framing ----------------------------------------------------------------------------

@@ -83,6 +83,20 @@ class OperationTimeLimit(BitrixError):
         self.reset_at = reset_at
 
 
+class BudgetExceeded(BitrixError):
+    """The call's time budget ran out (limiter waits, time-limit waits and retries included).
+
+    ``retry_after`` is how long the caller should wait before trying again, in seconds.
+    Raised by the client, never by Bitrix24: an interactive request fails with this instead
+    of outliving the web worker.
+    """
+
+    def __init__(self, retry_after: float, cause: BitrixError | None = None) -> None:
+        super().__init__("BUDGET_EXCEEDED", "the request's time budget is spent", None)
+        self.retry_after = retry_after
+        self.cause = cause
+
+
 class Overloaded(BitrixError):
     """REST is blocked by hand for this portal (``OVERLOAD_LIMIT``); retrying does not help."""
 

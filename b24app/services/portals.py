@@ -18,7 +18,7 @@ from b24app.bitrix import errors as b24
 from b24app.bitrix.client import Credentials, TokenSource
 from b24app.bitrix.payloads import AppEvent, PlacementRequest
 from b24app.crypto import SecretUnreadable, cipher
-from b24app.errors import AppError, from_bitrix
+from b24app.errors import BadRequest, Forbidden, Unauthorized, Unavailable, from_bitrix
 from b24app.extensions import db, detached
 from b24app.models import BindingRecord, Portal, UserToken, utcnow
 from b24app.services.gateway import gateway
@@ -73,25 +73,25 @@ def verify_auth(access_token: str, member_id: str, domain: str | None) -> Verifi
         verified = gateway().oauth.verify(access_token)
     except b24.ForeignApp as exc:
         log.warning("refused a token issued to another application")
-        raise AppError(403, "foreign_app") from exc
+        raise Forbidden("foreign_app") from exc
     except (b24.InvalidToken, b24.ExpiredToken, b24.AccessDenied, b24.OAuthError) as exc:
-        raise AppError(401, "auth_invalid") from exc
+        raise Unauthorized("auth_invalid") from exc
     except b24.BitrixError as exc:
         log.warning("token verification failed: %r", exc)
-        raise AppError(502, "oauth_unavailable") from exc
+        raise Unavailable("oauth_unavailable") from exc
     if not verified.member_id or not hmac.compare_digest(
         verified.member_id.encode(), member_id.encode()
     ):
         log.warning("posted member_id %r does not match the verified token", member_id[:64])
-        raise AppError(403, "auth_mismatch")
+        raise Forbidden("auth_mismatch")
     if domain and domain.lower() != verified.domain.lower():
         log.warning("posted DOMAIN %r does not match the verified portal", domain[:255])
-        raise AppError(403, "auth_mismatch")
+        raise Forbidden("auth_mismatch")
     try:
         endpoint = gateway().portal_endpoint(verified.domain)
     except b24.BitrixError as exc:
         log.warning("verified portal address refused: %r", exc)
-        raise AppError(403, "unsafe_portal") from exc
+        raise Forbidden("unsafe_portal") from exc
     return VerifiedPortal(
         member_id=verified.member_id,
         domain=verified.domain.lower(),
@@ -107,7 +107,7 @@ def posted_source(
 ) -> PostedTokenSource:
     """Wrap a just-verified token pair for the first calls of a request."""
     if not refresh:
-        raise AppError(400, "bad_request")
+        raise BadRequest("bad_request")
     lifetime = expires_in if expires_in and expires_in > 0 else DEFAULT_TOKEN_LIFETIME
     credentials = Credentials(
         access_token=access,
@@ -183,7 +183,7 @@ def ensure_handlers(source: TokenSource) -> tuple[UserProfile, tuple[str, ...]]:
     except b24.BitrixError as exc:
         raise from_bitrix(exc) from exc
     if not installer.is_admin:
-        raise AppError(403, "install_not_admin")
+        raise Forbidden("install_not_admin")
     for key in ("placements", "events"):
         if key in first.errors:
             raise from_bitrix(first.errors[key])
@@ -221,7 +221,7 @@ def ensure_handlers(source: TokenSource) -> tuple[UserProfile, tuple[str, ...]]:
         failed = {k: e for k, e in result.errors.items() if not _already_exists(e)}
         if failed:
             log.warning("binding handlers failed: %r", failed)
-            raise AppError(502, "install_bind_failed")
+            raise Unavailable("install_bind_failed")
     return installer, tuple(commands)
 
 
@@ -274,7 +274,7 @@ def _install(
     """Bind handlers, then store the portal and the installer's chain."""
     installer, newly_bound = ensure_handlers(source)
     if verified.user_id is not None and verified.user_id != installer.user_id:
-        raise AppError(403, "auth_mismatch")
+        raise Forbidden("auth_mismatch")
     portal_id = save_portal(verified, application_token, installer.user_id)
     store_chain(db.engine, cipher(), portal_id, installer.user_id, source.pair())
     forget_owner_types(portal_id)
@@ -302,7 +302,7 @@ def install_from_event(event: AppEvent) -> Installed:
     """Handle ONAPPINSTALL: the same as the install page, from the event's auth block."""
     auth = event.auth
     if not auth.access_token or not auth.member_id:
-        raise AppError(400, "bad_event")
+        raise BadRequest("bad_event")
     verified = verify_auth(auth.access_token, auth.member_id, auth.domain or None)
     source = posted_source(
         verified, auth.access_token, auth.refresh_token, auth.expires_in, auth.scope
@@ -342,7 +342,7 @@ def uninstall_from_event(event: AppEvent) -> int:
                 member_id[:64],
                 "unknown portal" if portal is None else "application token mismatch",
             )
-            raise AppError(403, "event_forbidden")
+            raise Forbidden("event_forbidden")
         session.execute(delete(UserToken).where(UserToken.portal_id == portal.id))
         if event.clean:
             session.execute(delete(BindingRecord).where(BindingRecord.portal_id == portal.id))

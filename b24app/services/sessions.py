@@ -11,10 +11,9 @@ from b24app.bitrix import errors as b24
 from b24app.bitrix.client import Credentials
 from b24app.bitrix.payloads import PlacementRequest
 from b24app.crypto import cipher
-from b24app.errors import AppError, from_bitrix
+from b24app.errors import BadRequest, Forbidden, from_bitrix
 from b24app.extensions import db
 from b24app.models import Portal
-from b24app.security import issue_session_token
 from b24app.services.gateway import gateway
 from b24app.services.permissions import (
     PROBE_COMMANDS,
@@ -42,9 +41,10 @@ class OpenedApp:
     portal: Portal
     user: UserProfile
     rights: Rights
-    session_token: str
     placement: str
     placement_options: dict[str, Any]
+    # The owner types the portal offers (``crm.enum.getorderownertypes``), [] when unknown.
+    owner_types: list[dict[str, Any]]
 
 
 def _follow_verified_address(portal: Portal, domain: str, endpoint: str) -> None:
@@ -60,7 +60,7 @@ def _follow_verified_address(portal: Portal, domain: str, endpoint: str) -> None
     portal.client_endpoint = endpoint
 
 
-def open_app(request: PlacementRequest, lang: str) -> OpenedApp:
+def open_app(request: PlacementRequest) -> OpenedApp:
     """Handle a placement POST (the left-menu page or a CRM tab) for any user.
 
     One batch with the user's own token names the user and probes the rights (and, when
@@ -69,7 +69,7 @@ def open_app(request: PlacementRequest, lang: str) -> OpenedApp:
     verified = verify_auth(request.auth_id, request.member_id, request.domain)
     portal = find_portal(verified.member_id)
     if portal is None or not portal.is_installed:
-        raise AppError(403, "portal_not_installed")
+        raise Forbidden("portal_not_installed")
     _follow_verified_address(portal, verified.domain, verified.client_endpoint)
     source = placement_source(verified, request)
     commands = dict(PROBE_COMMANDS)
@@ -83,12 +83,12 @@ def open_app(request: PlacementRequest, lang: str) -> OpenedApp:
     except b24.BitrixError as exc:
         raise from_bitrix(exc) from exc
     if verified.user_id is not None and verified.user_id != user.user_id:
-        raise AppError(403, "auth_mismatch")
+        raise Forbidden("auth_mismatch")
     rights = rights_from_batch(batch, user.is_admin)
+    types = cached_owner_types(portal.id) or []
     if want_owner_types and "owner_types" not in batch.errors:
-        remember_owner_types(portal.id, batch.results.get("owner_types"))
+        types = remember_owner_types(portal.id, batch.results.get("owner_types"))
     store_chain(db.engine, cipher(), portal.id, user.user_id, source.pair())
-    token = issue_session_token(portal, user.user_id, user.name, rights, lang)
     log.info(
         "user %s opened %s on portal %s (%s)",
         user.user_id,
@@ -100,9 +100,9 @@ def open_app(request: PlacementRequest, lang: str) -> OpenedApp:
         portal=portal,
         user=user,
         rights=rights,
-        session_token=token,
         placement=request.placement,
         placement_options=request.placement_options,
+        owner_types=types,
     )
 
 
@@ -115,16 +115,16 @@ def complete_authorization(code: str, member_id: str, user_id: int) -> Portal:
     """
     portal = find_portal(member_id)
     if portal is None or not portal.is_installed:
-        raise AppError(403, "portal_not_installed")
+        raise Forbidden("portal_not_installed")
     oauth = gateway().oauth
     try:
         tokens = oauth.exchange_code(code)
     except b24.InvalidGrant as exc:
-        raise AppError(400, "oauth_code_invalid") from exc
+        raise BadRequest("oauth_code_invalid") from exc
     except b24.BitrixError as exc:
         raise from_bitrix(exc) from exc
     if not hmac.compare_digest(tokens.member_id.encode(), member_id.encode()):
-        raise AppError(403, "auth_mismatch")
+        raise Forbidden("auth_mismatch")
     source = PostedTokenSource(
         Credentials(
             access_token=tokens.access_token,
@@ -147,7 +147,7 @@ def complete_authorization(code: str, member_id: str, user_id: int) -> Portal:
         actual_user = int(raw_id) if raw_id.isdigit() else None
     if actual_user != user_id:
         log.warning("authorization completed by another user than the one who started it")
-        raise AppError(403, "auth_mismatch")
+        raise Forbidden("auth_mismatch")
     store_chain(db.engine, cipher(), portal.id, user_id, source.pair())
     log.info("user %s re-authorized on portal %s", user_id, portal.id)
     return portal

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, current_app, g, request
 
 from b24app.bitrix.payloads import PayloadError, PlacementRequest
-from b24app.errors import AppError
+from b24app.errors import BadRequest
 from b24app.i18n import normalise_language
 from b24app.security import allow_framing_by, origin_from_domain
 
@@ -30,7 +30,7 @@ def posted_placement() -> PlacementRequest:
     try:
         return PlacementRequest.from_request(request.args, request.form)
     except PayloadError as exc:
-        raise AppError(400, "not_from_bitrix24") from exc
+        raise BadRequest("not_from_bitrix24") from exc
 
 
 def init_views(app: Flask) -> None:

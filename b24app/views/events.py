@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from b24app.bitrix.payloads import AppEvent, PayloadError
-from b24app.errors import AppError
+from b24app.errors import BadRequest
 from b24app.services.portals import install_from_event, uninstall_from_event
 
 bp = Blueprint("events", __name__)
@@ -18,13 +18,13 @@ def handle_event() -> dict[str, Any]:
     try:
         event = AppEvent.from_form(request.form.items(multi=True))
     except PayloadError as exc:
-        raise AppError(400, "bad_event") from exc
+        raise BadRequest("bad_event") from exc
     if event.is_uninstall:
         uninstall_from_event(event)
     elif event.is_install:
         install_from_event(event)
     else:
-        raise AppError(400, "unsupported_event")
+        raise BadRequest("unsupported_event")
     return {"result": True}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from b24app.errors import AppError
+from b24app.errors import BadRequest, Forbidden
 from b24app.security import verify_oauth_state
 from b24app.services.sessions import complete_authorization
 
@@ -17,9 +17,9 @@ def callback() -> str:
     code = request.args.get("code", "")
     state = request.args.get("state", "")
     if not code or not state:
-        raise AppError(400, "oauth_state_invalid")
+        raise BadRequest("oauth_state_invalid")
     member_id, user_id = verify_oauth_state(state)
     if request.args.get("member_id", member_id) != member_id:
-        raise AppError(403, "auth_mismatch")
+        raise Forbidden("auth_mismatch")
     portal = complete_authorization(code, member_id, user_id)
     return render_template("oauth_result.html", domain=portal.domain)

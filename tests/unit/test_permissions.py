@@ -4,7 +4,8 @@ import pytest
 
 from b24app.bitrix.client import BatchResult
 from b24app.bitrix.errors import error_from_response
-from b24app.services.permissions import Rights, profile_from_batch, rights_from_batch
+from b24app.rights import Rights
+from b24app.services.permissions import profile_from_batch, rights_from_batch
 
 
 def batch(errors=None, **results):

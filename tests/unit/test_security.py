@@ -8,9 +8,10 @@ from flask import g
 from joserfc import jwt
 
 from b24app import create_app
-from b24app.errors import AppError
+from b24app.errors import AppError, Unauthorized
 from b24app.extensions import db
 from b24app.models import Portal, utcnow
+from b24app.rights import Rights
 from b24app.security import (
     _derived_key,
     content_security_policy,
@@ -22,7 +23,6 @@ from b24app.security import (
     verify_session_token,
 )
 from b24app.services.gateway import close_gateway
-from b24app.services.permissions import Rights
 
 RIGHTS = Rights(can_view=True, can_bind=False, is_admin=False)
 
@@ -77,9 +77,9 @@ def test_session_token_is_refused_after_uninstall(ctx, app):
     portal().uninstalled_at = utcnow()
     db.session.commit()
 
-    with pytest.raises(AppError) as error:
+    with pytest.raises(Unauthorized) as error:
         verify_session_token(token)
-    assert (error.value.status, error.value.code) == (401, "portal_not_installed")
+    assert error.value.code == "portal_not_installed"
 
 
 @pytest.mark.parametrize(
@@ -108,9 +108,9 @@ def test_session_token_claims_are_checked(ctx, app, change, code):
         change = {"exp": now + change["exp"], "iat": now - 200}
     token = jwt.encode({"alg": "HS256"}, {**claims, **change}, _derived_key("session"))
 
-    with pytest.raises(AppError) as error:
+    with pytest.raises(Unauthorized) as error:
         verify_session_token(token)
-    assert (error.value.status, error.value.code) == (401, code)
+    assert error.value.code == code
 
 
 def test_keys_differ_per_purpose_and_per_secret(ctx, app):
