@@ -54,6 +54,9 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "PROXY_FIX": ("PROXY_FIX", "bool"),
     "SESSION_TTL": ("SESSION_TTL", "int"),
     "B24_HTTP_TIMEOUT": ("B24_HTTP_TIMEOUT", "int"),
+    "B24_REQUEST_BUDGET": ("B24_REQUEST_BUDGET", "float"),
+    "B24_RETRY_BASE_DELAY": ("B24_RETRY_BASE_DELAY", "float"),
+    "MAX_CONTENT_LENGTH": ("MAX_CONTENT_LENGTH", "int"),
     "LOG_LEVEL": ("LOG_LEVEL", "str"),
 }
 
@@ -72,6 +75,13 @@ DEFAULTS: dict[str, Any] = {
     # short enough that a leaked one is soon useless.
     "SESSION_TTL": 900,
     "B24_HTTP_TIMEOUT": 15,
+    # Seconds one request from the iframe may spend on Bitrix24 in all (limiter waits,
+    # time-limit waits, retries); well under gunicorn's 30 s worker timeout.
+    "B24_REQUEST_BUDGET": 6.0,
+    # First retry pause (doubling, with full jitter); tests make it tiny.
+    "B24_RETRY_BASE_DELAY": 0.5,
+    # JSON bodies are a few ids: anything bigger is refused with 413.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
     "LOG_LEVEL": "INFO",
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "JSON_SORT_KEYS": False,
@@ -93,6 +103,11 @@ def _parse(kind: str, name: str, raw: Any) -> Any:
             return int(raw)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if kind == "float":
+        try:
+            return float(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
     if kind == "list":
         if isinstance(raw, list | tuple):
             return [str(item).strip() for item in raw if str(item).strip()]
@@ -258,3 +273,5 @@ def _validate(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"{name} must use https in production, got {value!r}")
     if config["SESSION_TTL"] <= 0 or config["B24_HTTP_TIMEOUT"] <= 0:
         raise ConfigError("SESSION_TTL and B24_HTTP_TIMEOUT must be positive")
+    if config["B24_REQUEST_BUDGET"] <= 0 or config["B24_RETRY_BASE_DELAY"] < 0:
+        raise ConfigError("B24_REQUEST_BUDGET must be positive, B24_RETRY_BASE_DELAY not negative")

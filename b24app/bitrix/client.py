@@ -18,7 +18,9 @@ import httpx
 from b24app.bitrix.encoding import batch_command
 from b24app.bitrix.endpoints import EndpointGuard
 from b24app.bitrix.errors import (
+    IDEMPOTENT_WRITES,
     BitrixError,
+    BudgetExceeded,
     ExpiredToken,
     InvalidToken,
     MethodError,
@@ -29,8 +31,8 @@ from b24app.bitrix.errors import (
     error_from_response,
 )
 from b24app.bitrix.http import post_mapped
-from b24app.bitrix.ratelimit import RateLimiter
-from b24app.bitrix.retry import RetryPolicy
+from b24app.bitrix.ratelimit import QueueTooLong, RateLimiter
+from b24app.bitrix.retry import MethodKind, RetryPolicy
 
 __all__ = [
     "BATCH_LIMIT",
@@ -38,6 +40,7 @@ __all__ = [
     "BatchResult",
     "BitrixClient",
     "Credentials",
+    "MethodKind",
     "Result",
     "RetryPolicy",
     "TokenSource",
@@ -48,6 +51,8 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 BATCH_LIMIT = 50
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Seconds before its true expiry that a token counts as expired.
+EXPIRY_LEEWAY = 30.0
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Method name endings that only read; a batch made only of these may be retried like a read.
 _READ_VERBS = frozenset(
@@ -66,6 +71,14 @@ class Credentials:
     member_id: str
     user_id: int | None
     scope: str
+
+    def is_expired(self, now: float, leeway: float = EXPIRY_LEEWAY) -> bool:
+        """Tell whether the access token is dead, or dies within ``leeway`` seconds.
+
+        ``expires_at`` is the true expiry Bitrix24 gave; this is the one place a safety
+        margin is applied, so a call never starts with a token that dies on the way.
+        """
+        return self.expires_at - leeway <= now
 
     def __repr__(self) -> str:
         """Describe the credentials without their tokens."""
@@ -103,6 +116,8 @@ class Result:
     total: int | None = None
     next: int | None = None
     time: dict[str, Any] = field(default_factory=dict)
+    # True when a repeated idempotent write confirmed a first attempt whose answer was lost.
+    replayed: bool = False
 
 
 @dataclass
@@ -149,8 +164,49 @@ def _rest_base(location: str, old_endpoint: str) -> str:
 
 
 def _looks_read_only(method: str) -> bool:
-    """Tell whether a method name only reads (``crm.deal.list``, ``user.admin``...)."""
-    return method.rsplit(".", 1)[-1].lower() in _READ_VERBS
+    """Tell whether a method name only reads (``crm.deal.list``, ``user.admin``...).
+
+    Getters are reads too (``crm.enum.getorderownertypes``, ``crm.orderentity.getFields``).
+    """
+    verb = method.rsplit(".", 1)[-1].lower()
+    return verb in _READ_VERBS or verb.startswith("get")
+
+
+def _kind_of_name(method: str) -> MethodKind:
+    """Classify one method name."""
+    name = method.strip().lower().removesuffix(".json")
+    if _looks_read_only(name):
+        return MethodKind.READ
+    if name in IDEMPOTENT_WRITES:
+        return MethodKind.IDEMPOTENT_WRITE
+    return MethodKind.WRITE
+
+
+def method_kind(method: str, params: Mapping[str, Any] | None = None) -> MethodKind:
+    """Tell whether a call reads, writes idempotently or writes, from its method name.
+
+    A ``batch`` is as strict as its strictest command (commands are ``"method?query"``
+    strings), so a batch holding one plain write is never retried as a read.
+    """
+    if method.strip().lower().removesuffix(".json") != "batch":
+        return _kind_of_name(method)
+    cmd = (params or {}).get("cmd")
+    commands = cmd.values() if isinstance(cmd, Mapping) else cmd if isinstance(cmd, list) else []
+    kinds = [_kind_of_name(str(command).split("?", 1)[0]) for command in commands]
+    return max(kinds, default=MethodKind.READ)
+
+
+def _replayed_result(method: str, params: Mapping[str, Any] | None) -> Any:
+    """Return what a lost successful answer of an idempotent write contained."""
+    if method.lower() == "crm.orderentity.add":
+        fields = (params or {}).get("fields")
+        return {"dealOrder": dict(fields) if isinstance(fields, Mapping) else {}}
+    return True
+
+
+def _cut(value: float | None, left: float) -> float:
+    """Return a timeout no longer than ``left`` seconds."""
+    return left if value is None else min(value, left)
 
 
 class BitrixClient:
@@ -184,30 +240,38 @@ class BitrixClient:
         auth: TokenSource,
         method: str,
         params: Mapping[str, Any] | None = None,
-        *,
-        write: bool = False,
-        idempotent: bool = False,
     ) -> Result:
         """Call ``method`` with the token from ``auth``; retry, refresh and wait as allowed.
 
-        The token is refreshed at most once per call: before it when ``expires_at`` has
-        passed, or after a 401 (``expired_token``, or a token killed by a concurrent rotation).
+        Whether a failed call may be sent again follows from the method name (for ``batch``,
+        from every command in it): reads retry; writes only when a repeat cannot change the
+        outcome (:data:`IDEMPOTENT_WRITES`), whose repeat answering "already bound" / "already
+        gone" is then the success the lost first answer would have been. The token is
+        refreshed at most once per call: before it when expired, or after a 401.
+
+        Everything (limiter waits, time-limit waits, retries, the requests themselves) fits in
+        the policy's ``max_total`` seconds; past it :class:`BudgetExceeded` says when to retry.
         """
+        kind = method_kind(method, params)
         creds = auth.current()
         refreshed = False
-        if creds.expires_at <= self._clock():
+        if creds.is_expired(self._clock()):
             creds = auth.refresh(creds)
             refreshed = True
         moved = False
         adopted = False
+        resent = False
         attempt = 1
-        started = self._clock()
+        deadline = self._clock() + self._retry.max_total
         while True:
             if self._limiter is not None:
                 # Outside the try: a full client-side bucket is not worth a retry.
-                self._limiter.acquire(creds.member_id)
+                try:
+                    self._limiter.acquire(creds.member_id, max(0.0, deadline - self._clock()))
+                except QueueTooLong as full:
+                    raise BudgetExceeded(full.wait, full) from None
             try:
-                body = self._send(creds, method, params)
+                body = self._send(creds, method, params, deadline)
                 return Result(
                     result=body.get("result"),
                     total=_as_int(body.get("total")),
@@ -252,18 +316,23 @@ class BitrixClient:
                 wait = self._retry.time_limit_wait(error, self._clock())
                 if wait is None or attempt >= self._retry.max_attempts:
                     raise
-                if self._clock() - started > self._retry.max_total:
-                    raise
+                if self._clock() + wait > deadline:
+                    raise BudgetExceeded(wait, error) from None
                 log.warning("%s on %s: time limit, waiting %.1f s", method, creds.member_id, wait)
                 self._sleep(wait)
                 attempt += 1
             except BitrixError as error:
-                if not self._retry.may_retry(error, write=write, idempotent=idempotent):
+                replay = IDEMPOTENT_WRITES.get(method.lower())
+                if resent and replay is not None and isinstance(error, replay):
+                    # The lost first attempt did the work; this is its success.
+                    log.info("%s on %s: repeat confirms the first attempt", method, creds.member_id)
+                    return Result(result=_replayed_result(method, params), replayed=True)
+                if not self._retry.may_retry(error, kind):
                     raise
                 if attempt >= self._retry.max_attempts:
                     raise
                 delay = self._retry.backoff(attempt, self._rand)
-                if self._clock() - started + delay > self._retry.max_total:
+                if self._clock() + delay >= deadline:
                     raise
                 # Codes and ids only: never a token.
                 log.info(
@@ -276,9 +345,14 @@ class BitrixClient:
                 )
                 self._sleep(delay)
                 attempt += 1
+                resent = True
 
     def _send(
-        self, creds: Credentials, method: str, params: Mapping[str, Any] | None
+        self,
+        creds: Credentials,
+        method: str,
+        params: Mapping[str, Any] | None,
+        deadline: float,
     ) -> dict[str, Any]:
         """Send one request and return its JSON body; raise typed errors for failures."""
         endpoint = self._guard.check(creds.client_endpoint)
@@ -286,9 +360,27 @@ class BitrixClient:
             endpoint += "/"
         payload = {**(params or {}), "auth": creds.access_token}
         response = post_mapped(
-            self._http, endpoint + method, "the portal", self._timeout, json=payload
+            self._http,
+            endpoint + method,
+            "the portal",
+            self._request_timeout(deadline),
+            json=payload,
         )
         return self._parse(response)
+
+    def _request_timeout(self, deadline: float) -> httpx.Timeout:
+        """Return the configured timeout, cut to what is left of the call's budget."""
+        left = max(0.5, deadline - self._clock())
+        base = self._timeout if isinstance(self._timeout, httpx.Timeout) else None
+        if base is None:
+            seconds = min(float(self._timeout), left)  # type: ignore[arg-type]
+            return httpx.Timeout(seconds)
+        return httpx.Timeout(
+            connect=_cut(base.connect, left),
+            read=_cut(base.read, left),
+            write=_cut(base.write, left),
+            pool=_cut(base.pool, left),
+        )
 
     def _parse(self, response: httpx.Response) -> dict[str, Any]:
         """Turn an HTTP answer into a JSON body or the matching exception."""
@@ -337,28 +429,18 @@ class BitrixClient:
         commands: Mapping[str, tuple[str, Mapping[str, Any] | None]],
         *,
         halt: bool = False,
-        write: bool | None = None,
-        idempotent: bool = False,
     ) -> BatchResult:
         """Run ``commands`` ({key: (method, params)}) as ``batch`` calls of up to 50.
 
-        ``write`` defaults to False only when every method merely reads; with ``halt`` the
-        chunks after the first failing one are not sent.
+        Each chunk is retried like a single call whose kind is the strictest of its
+        commands'; with ``halt`` the chunks after the first failing one are not sent.
         """
-        if write is None:
-            write = not all(_looks_read_only(method) for method, _ in commands.values())
         merged = BatchResult()
         items = list(commands.items())
         for offset in range(0, len(items), BATCH_LIMIT):
             chunk = items[offset : offset + BATCH_LIMIT]
             cmd = {key: batch_command(method, params) for key, (method, params) in chunk}
-            answer = self.call(
-                auth,
-                "batch",
-                {"halt": 1 if halt else 0, "cmd": cmd},
-                write=write,
-                idempotent=idempotent,
-            )
+            answer = self.call(auth, "batch", {"halt": 1 if halt else 0, "cmd": cmd})
             self._merge_batch(merged, answer.result)
             if halt and merged.errors:
                 break

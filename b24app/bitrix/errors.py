@@ -55,11 +55,23 @@ class AccessDenied(BitrixError):
 
 
 class DuplicateEntry(BitrixError):
-    """The identical record already exists (``201650000001`` on ``crm.orderentity.add``)."""
+    """The identical record already exists."""
+
+
+class AlreadyBound(DuplicateEntry):
+    """``crm.orderentity.add`` for a triple that is already the order's binding (201650000001)."""
 
 
 class NotFound(BitrixError):
     """The order, relation or entity the call names does not exist."""
+
+
+class OrderNotFound(NotFound):
+    """The order does not exist (``200540400001``, or ``201240400001`` on sale.order.get)."""
+
+
+class RelationNotFound(NotFound):
+    """``crm.orderentity.deleteByFilter`` found no such binding (``201640400004``)."""
 
 
 class RateLimited(BitrixError):
@@ -218,10 +230,10 @@ _REST_CODES: dict[str, type[BitrixError]] = {
     "INVALID_CREDENTIALS": AccessDenied,
     "ALLOWED_ONLY_INTRANET_USER": AccessDenied,
     "WRONG_AUTH_TYPE": AccessDenied,
-    "201650000001": DuplicateEntry,
-    "200540400001": NotFound,
-    "201240400001": NotFound,
-    "201640400004": NotFound,
+    "201650000001": AlreadyBound,
+    "200540400001": OrderNotFound,
+    "201240400001": OrderNotFound,
+    "201640400004": RelationNotFound,
     "NOT_FOUND": NotFound,
     "QUERY_LIMIT_EXCEEDED": RateLimited,
     "OPERATION_TIME_LIMIT": OperationTimeLimit,
@@ -240,6 +252,14 @@ _REST_CODES: dict[str, type[BitrixError]] = {
     "ERROR_METHOD_NOT_FOUND": MethodNotFound,
     "ERROR_BATCH_LENGTH_EXCEEDED": BatchLengthExceeded,
     "ERROR_BATCH_METHOD_NOT_ALLOWED": BatchMethodNotAllowed,
+}
+
+# Writes that may be sent again after an answer was lost, because a repeat cannot change the
+# outcome: a repeat answers with this error class exactly when the first attempt succeeded
+# (the triple is bound; the binding is gone), so the client reports it as that success.
+IDEMPOTENT_WRITES: dict[str, type[BitrixError]] = {
+    "crm.orderentity.add": AlreadyBound,
+    "crm.orderentity.deletebyfilter": RelationNotFound,
 }
 
 # Access-denied codes that refuse a change (the others refuse a read or everything).

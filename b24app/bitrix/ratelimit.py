@@ -10,6 +10,15 @@ from typing import Any
 
 from b24app.bitrix.errors import RateLimited
 
+
+class QueueTooLong(RateLimited):
+    """The client-side bucket would make this request wait longer than allowed (``wait`` s)."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__("CLIENT_QUERY_LIMIT", "too many queued requests for this portal", None)
+        self.wait = wait
+
+
 log = logging.getLogger(__name__)
 
 
@@ -47,28 +56,33 @@ class RateLimiter:
         with self._lock:
             return self._drained(key, self._clock())
 
-    def reserve(self, key: str) -> float:
+    def _max_wait(self, max_wait: float | None) -> float | None:
+        """Return the tighter of the limiter's own bound and the caller's."""
+        if max_wait is None:
+            return self.max_wait
+        return max_wait if self.max_wait is None else min(max_wait, self.max_wait)
+
+    def reserve(self, key: str, max_wait: float | None = None) -> float:
         """Count one request for ``key`` now and return how long it must wait before sending.
 
-        Raises :class:`RateLimited` (without counting the request) when the wait would exceed
-        ``max_wait``.
+        Raises :class:`QueueTooLong` (without counting the request) when the wait would exceed
+        ``max_wait`` or the limiter's own bound.
         """
+        bound = self._max_wait(max_wait)
         with self._lock:
             now = self._clock()
             level = self._drained(key, now) + 1.0
             wait = max(0.0, (level - self.threshold) / self.rate)
-            if self.max_wait is not None and wait > self.max_wait:
-                raise RateLimited(
-                    "CLIENT_QUERY_LIMIT", "too many queued requests for this portal", None
-                )
+            if bound is not None and wait > bound:
+                raise QueueTooLong(wait)
             self._buckets[key] = (level, now)
             if len(self._buckets) > 10_000:
                 self._prune(now)
             return wait
 
-    def acquire(self, key: str) -> None:
-        """Block until one request for ``key`` may be sent."""
-        wait = self.reserve(key)
+    def acquire(self, key: str, max_wait: float | None = None) -> None:
+        """Block until one request for ``key`` may be sent (at most ``max_wait`` seconds)."""
+        wait = self.reserve(key, max_wait)
         if wait > 0:
             self._sleep(wait)
 
@@ -134,15 +148,16 @@ class SharedRateLimiter(RateLimiter):
         self._script = redis_client.register_script(_RESERVE_SCRIPT)
         self._down_until = 0.0
 
-    def reserve(self, key: str) -> float:
+    def reserve(self, key: str, max_wait: float | None = None) -> float:
         """Count one request for ``key`` in Redis and return how long to wait before sending."""
         # After a failure, stay local for a while instead of paying a timeout on every call.
         if self._clock() < self._down_until:
-            return super().reserve(key)
-        max_wait = -1.0 if self.max_wait is None else self.max_wait
+            return super().reserve(key, max_wait)
+        bound = self._max_wait(max_wait)
+        lua_bound = -1.0 if bound is None else bound
         try:
             verdict, wait = self._script(
-                keys=[self._prefix + key], args=[self.rate, self.threshold, max_wait]
+                keys=[self._prefix + key], args=[self.rate, self.threshold, lua_bound]
             )
         except Exception as exc:  # any Redis failure: keep working with the local bucket
             log.warning(
@@ -151,11 +166,9 @@ class SharedRateLimiter(RateLimiter):
                 RETRY_SHARED_AFTER,
             )
             self._down_until = self._clock() + RETRY_SHARED_AFTER
-            return super().reserve(key)
+            return super().reserve(key, max_wait)
         if _text(verdict) == "refused":
-            raise RateLimited(
-                "CLIENT_QUERY_LIMIT", "too many queued requests for this portal", None
-            )
+            raise QueueTooLong(float(_text(wait)))
         return float(_text(wait))
 
     def level(self, key: str) -> float:

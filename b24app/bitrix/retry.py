@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,12 +16,23 @@ from b24app.bitrix.errors import (
 )
 
 
+class MethodKind(enum.IntEnum):
+    """What a call does, ordered from the safest to repeat to the least safe."""
+
+    READ = 0
+    # A write whose repeat cannot change the outcome (binding the same triple again).
+    IDEMPOTENT_WRITE = 1
+    WRITE = 2
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Bounds for retries: attempts, exponential backoff with full jitter, total time.
 
-    ``max_time_limit_wait`` is the longest the client waits for a method's time budget to
-    come back (429 ``OPERATION_TIME_LIMIT``); a longer wait fails at once instead.
+    ``max_total`` is a call's whole budget: limiter waits, time-limit waits, backoff and
+    the requests themselves. ``max_time_limit_wait`` is the longest the client waits for a
+    method's time budget to come back (429 ``OPERATION_TIME_LIMIT``); a longer wait fails at
+    once instead.
     """
 
     max_attempts: int = 4
@@ -34,17 +46,18 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, retry_number - 1)))
         return rand() * ceiling
 
-    def may_retry(self, error: BitrixError, *, write: bool, idempotent: bool) -> bool:
+    def may_retry(self, error: BitrixError, kind: MethodKind) -> bool:
         """Tell whether ``error`` allows sending the same request again.
 
-        Reads retry on rate limits, server errors and transport failures. Writes retry only
-        when the request surely never left (a connect failure), or when the caller declared
-        the write idempotent, because a retried write could apply twice.
+        Reads and idempotent writes retry on rate limits, server errors and transport
+        failures. Other writes retry only when the request surely never left (a connect
+        failure), because a repeat could apply twice.
         """
+        repeatable = kind is not MethodKind.WRITE
         if isinstance(error, TransportError):
-            return not write or idempotent or not error.maybe_sent
+            return repeatable or not error.maybe_sent
         if isinstance(error, RateLimited | ServerError):
-            return not write or idempotent
+            return repeatable
         return False
 
     def time_limit_wait(self, error: OperationTimeLimit, now: float) -> float | None:

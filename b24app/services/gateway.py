@@ -20,6 +20,7 @@ from b24app.bitrix.errors import UnsafeEndpoint
 from b24app.bitrix.http import make_http_client
 from b24app.bitrix.oauth import OAuthClient
 from b24app.bitrix.ratelimit import RateLimiter, SharedRateLimiter
+from b24app.bitrix.retry import RetryPolicy
 
 # A portal address as Bitrix24 names it: host name (or IPv4) and an optional port.
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::\d{1,5})?$")
@@ -74,7 +75,11 @@ def init_gateway(app: Flask) -> None:
         http=http,
         guard=guard,
         rest=BitrixClient(
-            http, limiter=_limiter(app.config), endpoint_guard=guard, timeout=timeout
+            http,
+            limiter=_limiter(app.config),
+            retry=interactive_policy(app.config),
+            endpoint_guard=guard,
+            timeout=timeout,
         ),
         oauth=OAuthClient(
             app.config["B24_OAUTH_SERVER"],
@@ -84,6 +89,19 @@ def init_gateway(app: Flask) -> None:
             timeout=timeout,
         ),
         allow_http_portals=allow_http,
+    )
+
+
+def interactive_policy(config: Mapping[str, Any]) -> RetryPolicy:
+    """Retries for requests from the iframe: everything within B24_REQUEST_BUDGET seconds."""
+    budget = float(config["B24_REQUEST_BUDGET"])
+    base = float(config["B24_RETRY_BASE_DELAY"])
+    return RetryPolicy(
+        max_attempts=4,
+        base_delay=base,
+        max_delay=max(base, min(4.0, budget / 2)),
+        max_total=budget,
+        max_time_limit_wait=budget,
     )
 
 

@@ -24,7 +24,6 @@ from b24app.models import BindingRecord, Portal, UserToken, utcnow
 from b24app.services.gateway import gateway
 from b24app.services.permissions import UserProfile, profile_from_batch
 from b24app.services.tokens import (
-    EXPIRY_MARGIN,
     PostedTokenSource,
     store_chain,
     write_session,
@@ -112,7 +111,7 @@ def posted_source(
     credentials = Credentials(
         access_token=access,
         refresh_token=refresh,
-        expires_at=time.time() + lifetime - EXPIRY_MARGIN,
+        expires_at=time.time() + lifetime,
         client_endpoint=verified.client_endpoint,
         member_id=verified.member_id,
         user_id=verified.user_id,
@@ -177,7 +176,6 @@ def ensure_handlers(source: TokenSource) -> tuple[UserProfile, tuple[str, ...]]:
                 "placements": ("placement.get", None),
                 "events": ("event.get", None),
             },
-            write=False,
         )
         installer = profile_from_batch(first)
     except b24.BitrixError as exc:
@@ -215,7 +213,7 @@ def ensure_handlers(source: TokenSource) -> tuple[UserProfile, tuple[str, ...]]:
         )
     if commands:
         try:
-            result = client.batch(source, commands, write=True)
+            result = client.batch(source, commands)
         except b24.BitrixError as exc:
             raise from_bitrix(exc) from exc
         failed = {k: e for k, e in result.errors.items() if not _already_exists(e)}

@@ -29,7 +29,7 @@ from b24app.services.portals import (
     remember_owner_types,
     verify_auth,
 )
-from b24app.services.tokens import EXPIRY_MARGIN, PostedTokenSource, store_chain, write_session
+from b24app.services.tokens import PostedTokenSource, store_chain, write_session
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def open_app(request: PlacementRequest) -> OpenedApp:
         commands["owner_types"] = ("crm.enum.getorderownertypes", None)
     try:
         # Every command only reads (the write probe cannot match anything): safe to retry.
-        batch = gateway().rest.batch(source, commands, write=False)
+        batch = gateway().rest.batch(source, commands)
         user = profile_from_batch(batch)
     except b24.BitrixError as exc:
         raise from_bitrix(exc) from exc
@@ -129,7 +129,7 @@ def complete_authorization(code: str, member_id: str, user_id: int) -> Portal:
         Credentials(
             access_token=tokens.access_token,
             refresh_token=tokens.refresh_token,
-            expires_at=tokens.expires_at - EXPIRY_MARGIN,
+            expires_at=tokens.expires_at,
             client_endpoint=portal.client_endpoint,
             member_id=portal.member_id,
             user_id=tokens.user_id,

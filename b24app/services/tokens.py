@@ -33,10 +33,6 @@ from b24app.services.gateway import gateway
 
 log = logging.getLogger(__name__)
 
-# Hand out tokens as expired this many seconds early, so a call never starts with a token
-# that dies on the way (and costs a 401 round trip).
-EXPIRY_MARGIN = 30
-
 
 class ChainDead(InvalidToken):
     """The user's token chain cannot be used or refreshed: they must reopen the app."""
@@ -143,7 +139,7 @@ class UserTokenSource:
         return Credentials(
             access_token=access,
             refresh_token=refresh,
-            expires_at=token.expires_at.timestamp() - EXPIRY_MARGIN,
+            expires_at=token.expires_at.timestamp(),
             client_endpoint=portal.client_endpoint,
             member_id=portal.member_id,
             user_id=self.user_id,
@@ -179,7 +175,7 @@ class UserTokenSource:
                 stale.access_token,
                 stale.refresh_token,
             )
-            if rotated_meanwhile and stored.expires_at > self._clock():
+            if rotated_meanwhile and not stored.is_expired(self._clock()):
                 return stored
             try:
                 fresh = self._oauth.refresh(stored.refresh_token)
@@ -235,7 +231,7 @@ class PostedTokenSource:
             self._credentials,
             access_token=fresh.access_token,
             refresh_token=fresh.refresh_token,
-            expires_at=fresh.expires_at - EXPIRY_MARGIN,
+            expires_at=fresh.expires_at,
             scope=fresh.scope or self._credentials.scope,
         )
         return self._credentials
@@ -247,12 +243,12 @@ class PostedTokenSource:
         )
 
     def pair(self) -> TokenPair:
-        """Return what to store (expiry without the safety margin)."""
+        """Return what to store."""
         creds = self._credentials
         return TokenPair(
             access_token=creds.access_token,
             refresh_token=creds.refresh_token,
-            expires_at=creds.expires_at + EXPIRY_MARGIN,
+            expires_at=creds.expires_at,
             scope=creds.scope,
         )
 

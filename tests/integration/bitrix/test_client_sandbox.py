@@ -163,18 +163,37 @@ def test_reads_give_up_when_the_fault_outlasts_the_retries(sandbox, oauth, clien
         ({"error": "timeout"}, TransportError),
     ],
 )
-def test_writes_surface_the_error_without_a_second_call(sandbox, oauth, client, fault, expected):
+def test_plain_writes_surface_the_error_without_a_second_call(
+    sandbox, oauth, client, fault, expected
+):
     auth = tokens_for(sandbox, oauth)
     # One faulty answer only: a retry would go through and show up as a successful call.
-    sandbox.control("faults", {"method": "crm.orderentity.add", "count": 1, **fault})
-    fields = {"fields": {"orderId": 1, "ownerTypeId": 2, "ownerId": 1}}
+    sandbox.control("faults", {"method": "event.bind", "count": 1, **fault})
+    params = {"event": "ONAPPUNINSTALL", "handler": "https://app.example.com/events"}
     with pytest.raises(expected) as info:
-        client.call(auth, "crm.orderentity.add", fields, write=True)
+        client.call(auth, "event.bind", params)
     if isinstance(info.value, TransportError):
         assert info.value.timeout and info.value.maybe_sent
-    succeeded = [c for c in method_calls(sandbox, "crm.orderentity.add") if c["status"] == 200]
-    assert succeeded == []
-    assert sandbox.calls()["counts"].get("crm.orderentity.add", 0) == 1
+    assert sandbox.calls()["counts"].get("event.bind", 0) == 1
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 503, "error": "QUERY_LIMIT_EXCEEDED"},
+        {"status": 500, "error": "INTERNAL_SERVER_ERROR"},
+        {"error": "timeout"},
+    ],
+)
+def test_a_binding_add_is_retried_and_binds_exactly_once(sandbox, oauth, client, fault):
+    auth = tokens_for(sandbox, oauth)
+    sandbox.control("faults", {"method": "crm.orderentity.add", "count": 1, **fault})
+    fields = {"fields": {"orderId": 1, "ownerTypeId": 2, "ownerId": 1}}
+    added = client.call(auth, "crm.orderentity.add", fields)
+    assert added.result["dealOrder"] == {"orderId": 1, "ownerTypeId": 2, "ownerId": 1}
+    assert sandbox.calls()["counts"]["crm.orderentity.add"] == 2
+    listed = client.call(auth, "crm.orderentity.list", {"filter": {"orderId": 1}}).result
+    assert [(b["ownerTypeId"], b["ownerId"]) for b in listed["orderEntity"]] == [(2, 1)]
 
 
 # -- tokens --------------------------------------------------------------------------------
@@ -382,13 +401,13 @@ def test_binding_twice_is_a_typed_duplicate_and_other_users_are_denied(sandbox, 
     order = client.call(admin, "sale.order.list", {"select": ["id"]}).result["orders"][0]["id"]
     deal = client.call(admin, "crm.deal.list", {"select": ["ID"]}).result[0]["ID"]
     fields = {"fields": {"orderId": order, "ownerTypeId": 2, "ownerId": int(deal)}}
-    added = client.call(admin, "crm.orderentity.add", fields, write=True)
+    added = client.call(admin, "crm.orderentity.add", fields)
     assert added.result["dealOrder"]["orderId"] == order
     with pytest.raises(DuplicateEntry):
-        client.call(admin, "crm.orderentity.add", fields, write=True)
+        client.call(admin, "crm.orderentity.add", fields)
     with pytest.raises(AccessDenied) as denied:
-        client.call(manager, "crm.orderentity.deleteByFilter", fields, write=True)
+        client.call(manager, "crm.orderentity.deleteByFilter", fields)
     assert denied.value.write is True
-    assert client.call(admin, "crm.orderentity.deleteByFilter", fields, write=True).result is True
+    assert client.call(admin, "crm.orderentity.deleteByFilter", fields).result is True
     with pytest.raises(NotFound):
-        client.call(admin, "crm.orderentity.deleteByFilter", fields, write=True)
+        client.call(admin, "crm.orderentity.deleteByFilter", fields)

@@ -8,6 +8,8 @@ from b24app.bitrix.client import BitrixClient, Credentials, RetryPolicy
 from b24app.bitrix.endpoints import EndpointGuard
 from b24app.bitrix.errors import (
     AccessDenied,
+    AlreadyBound,
+    BudgetExceeded,
     ExpiredToken,
     InvalidGrant,
     InvalidToken,
@@ -140,7 +142,7 @@ def test_a_second_expired_token_is_raised_not_looped():
     portal = Portal(err(401, "expired_token"))
     auth = FakeAuth()
     with pytest.raises(ExpiredToken):
-        make_client(portal).call(auth, "user.admin", write=True)
+        make_client(portal).call(auth, "user.admin")
     assert len(auth.refreshes) == 1
     assert len(portal.requests) == 2
 
@@ -211,32 +213,79 @@ def test_reads_give_up_when_the_total_time_budget_is_spent():
     ],
 )
 def test_writes_that_may_have_arrived_are_sent_once(failure):
-    portal = Portal(failure, ok({"dealOrder": {}}))
+    portal = Portal(failure, ok(True))
     with pytest.raises((RateLimited, ServerError, TransportError)) as info:
-        make_client(portal).call(FakeAuth(), "crm.orderentity.add", {"fields": {}}, write=True)
+        make_client(portal).call(FakeAuth(), "placement.bind", {"PLACEMENT": "X"})
     assert len(portal.requests) == 1
     if isinstance(info.value, TransportError):
         assert info.value.maybe_sent
 
 
 def test_writes_retry_when_the_connection_never_opened():
-    portal = Portal(httpx.ConnectError("refused"), ok({"dealOrder": {}}))
-    result = make_client(portal).call(FakeAuth(), "crm.orderentity.add", {}, write=True)
-    assert result.result == {"dealOrder": {}}
+    portal = Portal(httpx.ConnectError("refused"), ok(True))
+    result = make_client(portal).call(FakeAuth(), "placement.bind", {})
+    assert result.result is True
     assert len(portal.requests) == 2
 
 
-def test_idempotent_writes_are_retried():
-    portal = Portal(httpx.ReadTimeout("slow"), ok(True))
+def test_a_batch_with_one_plain_write_is_not_retried_as_a_read():
+    portal = Portal(httpx.ReadTimeout("slow"), ok({"result": {}}))
+    cmd = {"a": "crm.deal.list?filter[ID]=1", "b": "event.bind?event=X&handler=h"}
+    with pytest.raises(TransportError):
+        make_client(portal).call(FakeAuth(), "batch", {"halt": 0, "cmd": cmd})
+    assert len(portal.requests) == 1
+
+
+def test_a_binding_add_is_retried_and_its_duplicate_answer_confirms_the_lost_success():
+    fields = {"orderId": 5, "ownerTypeId": 2, "ownerId": 7}
+    duplicate = err(400, "201650000001", "Duplicate entry for key [ownerId, ownerTypeId, orderId]")
+    portal = Portal(httpx.ReadTimeout("slow"), duplicate)
+    result = make_client(portal).call(FakeAuth(), "crm.orderentity.add", {"fields": fields})
+    assert result.replayed is True
+    assert result.result == {"dealOrder": fields}
+    assert len(portal.requests) == 2
+
+
+def test_a_first_duplicate_answer_stays_an_error():
+    duplicate = err(400, "201650000001", "Duplicate entry for key [ownerId, ownerTypeId, orderId]")
+    with pytest.raises(AlreadyBound):
+        make_client(Portal(duplicate)).call(FakeAuth(), "crm.orderentity.add", {"fields": {}})
+
+
+def test_a_repeated_unbind_that_finds_nothing_is_already_gone():
+    gone = err(400, "201640400004", "entity relation is not exists")
+    portal = Portal(err(500, "INTERNAL_SERVER_ERROR"), gone)
     client = make_client(portal)
-    assert client.call(FakeAuth(), "crm.orderentity.add", {}, write=True, idempotent=True).result
-    assert len(portal.requests) == 2
+    result = client.call(FakeAuth(), "crm.orderentity.deleteByFilter", {"fields": {}})
+    assert (result.result, result.replayed) == (True, True)
+
+
+def test_the_rate_limiter_wait_counts_against_the_budget():
+    clock = Clock()
+    limiter = RateLimiter(rate=0.5, threshold=1.0, clock=lambda: clock.now, sleep=clock.sleep)
+    portal = Portal(ok(1), ok(2))
+    client = make_client(portal, clock, retry=RetryPolicy(max_total=1.0), limiter=limiter)
+    client.call(FakeAuth(), "crm.deal.list")
+    with pytest.raises(BudgetExceeded) as info:
+        client.call(FakeAuth(), "crm.deal.list")
+    assert info.value.retry_after == 2.0
+    assert len(portal.requests) == 1
+
+
+def test_a_time_limit_longer_than_the_budget_fails_at_once_with_when_to_retry():
+    clock = Clock()
+    portal = Portal(err(429, "OPERATION_TIME_LIMIT", time={"operating_reset_at": clock.now + 12}))
+    client = make_client(portal, clock, retry=RetryPolicy(max_total=5.0))
+    with pytest.raises(BudgetExceeded) as info:
+        client.call(FakeAuth(), "crm.deal.list")
+    assert info.value.retry_after == 12.0
+    assert clock.sleeps == []
 
 
 def test_method_errors_are_raised_at_once():
     portal = Portal(err(400, "200040300020", "Access Denied"))
     with pytest.raises(AccessDenied) as info:
-        make_client(portal).call(FakeAuth(), "crm.orderentity.add", {}, write=True)
+        make_client(portal).call(FakeAuth(), "crm.orderentity.add", {})
     assert info.value.write is True
     assert len(portal.requests) == 1
 
@@ -274,7 +323,7 @@ def test_moved_portal_is_followed_once_after_the_guard():
     moved = httpx.Response(302, headers={"Location": "https://moved.example.com/rest/user.admin"})
     portal = Portal(moved, ok(True))
     auth = FakeAuth()
-    assert make_client(portal).call(auth, "user.admin", write=True).result is True
+    assert make_client(portal).call(auth, "user.admin").result is True
     assert auth.moves == ["https://moved.example.com/rest/"]
     assert str(portal.requests[1].url) == "https://moved.example.com/rest/user.admin"
 
@@ -391,7 +440,7 @@ def test_batch_of_writes_is_not_retried_but_batch_of_reads_is():
     failing = err(500, "INTERNAL_SERVER_ERROR")
     portal = Portal(failing, batch_answer)
     with pytest.raises(ServerError):
-        make_client(portal).batch(FakeAuth(), {"a": ("crm.orderentity.add", {})})
+        make_client(portal).batch(FakeAuth(), {"a": ("placement.bind", {})})
     assert len(portal.requests) == 1
     portal = Portal(failing, batch_answer)
     make_client(portal).batch(FakeAuth(), {"a": ("crm.deal.list", {}), "b": ("user.admin", None)})

@@ -2,9 +2,9 @@ import pytest
 
 from b24app.bitrix.errors import (
     AccessDenied,
+    AlreadyBound,
     BatchLengthExceeded,
     BitrixError,
-    DuplicateEntry,
     ExpiredToken,
     InsufficientScope,
     InvalidArgument,
@@ -17,10 +17,12 @@ from b24app.bitrix.errors import (
     NotFound,
     OAuthError,
     OperationTimeLimit,
+    OrderNotFound,
     Overloaded,
     PaymentRequired,
     PortalGone,
     RateLimited,
+    RelationNotFound,
     ServerError,
     UserAccessError,
     error_from_response,
@@ -39,10 +41,10 @@ from b24app.bitrix.errors import (
         (403, "ACCESS_DENIED", AccessDenied),
         (403, "INVALID_CREDENTIALS", AccessDenied),
         (403, "allowed_only_intranet_user", AccessDenied),
-        (400, "201650000001", DuplicateEntry),
-        (400, "200540400001", NotFound),
-        (400, "201240400001", NotFound),
-        (400, "201640400004", NotFound),
+        (400, "201650000001", AlreadyBound),
+        (400, "200540400001", OrderNotFound),
+        (400, "201240400001", OrderNotFound),
+        (400, "201640400004", RelationNotFound),
         (400, "NOT_FOUND", NotFound),
         (503, "QUERY_LIMIT_EXCEEDED", RateLimited),
         (429, "OPERATION_TIME_LIMIT", OperationTimeLimit),
@@ -160,4 +162,4 @@ def test_error_text_carries_code_and_description():
         400, {"error": "201650000001", "error_description": "Duplicate entry"}
     )
     assert str(error) == "201650000001: Duplicate entry"
-    assert "DuplicateEntry" in repr(error)
+    assert "AlreadyBound" in repr(error)

@@ -10,7 +10,7 @@ from b24app.bitrix.errors import (
     ServerError,
     TransportError,
 )
-from b24app.bitrix.retry import RetryPolicy
+from b24app.bitrix.retry import MethodKind, RetryPolicy
 
 
 def test_backoff_is_full_jitter_under_an_exponential_ceiling():
@@ -30,7 +30,7 @@ def test_backoff_is_full_jitter_under_an_exponential_ceiling():
     ],
 )
 def test_reads_retry_on_limits_server_errors_and_transport_failures(error):
-    assert RetryPolicy().may_retry(error, write=False, idempotent=False)
+    assert RetryPolicy().may_retry(error, MethodKind.READ)
 
 
 @pytest.mark.parametrize(
@@ -44,20 +44,20 @@ def test_reads_retry_on_limits_server_errors_and_transport_failures(error):
 )
 def test_errors_that_a_retry_cannot_fix_are_never_retried(error):
     policy = RetryPolicy()
-    assert not policy.may_retry(error, write=False, idempotent=False)
-    assert not policy.may_retry(error, write=True, idempotent=True)
+    for kind in MethodKind:
+        assert not policy.may_retry(error, kind)
 
 
-def test_writes_retry_only_when_the_request_never_left_or_is_idempotent():
+def test_writes_retry_only_when_the_request_never_left_or_a_repeat_is_harmless():
     policy = RetryPolicy()
     timeout = TransportError("TIMEOUT", "", timeout=True, maybe_sent=True)
     refused = TransportError("CONNECT_ERROR", "", maybe_sent=False)
     limited = RateLimited("QUERY_LIMIT_EXCEEDED", "", 503)
     failed = ServerError("INTERNAL_SERVER_ERROR", "", 500)
-    assert policy.may_retry(refused, write=True, idempotent=False)
+    assert policy.may_retry(refused, MethodKind.WRITE)
     for error in (timeout, limited, failed):
-        assert not policy.may_retry(error, write=True, idempotent=False)
-        assert policy.may_retry(error, write=True, idempotent=True)
+        assert not policy.may_retry(error, MethodKind.WRITE)
+        assert policy.may_retry(error, MethodKind.IDEMPOTENT_WRITE)
 
 
 def test_time_limit_waits_only_within_the_bound():
