@@ -122,6 +122,30 @@ ORDER_ENTITY_FIELDS = FieldMap(
     ]
 )
 
+# sale.status.list, keys in the order the docs print them (alphabetical, as the sale REST
+# views sort them).
+SALE_STATUS_FIELDS = FieldMap(
+    camel_fields("color:str id:str notify:char sort:int type:char xmlId:str")
+)
+
+# sale.statusLang.list.
+SALE_STATUS_LANG_FIELDS = FieldMap(camel_fields("description:str lid:str name:str statusId:str"))
+
+# crm.status.list: UPPER_CASE, every value a string (CATEGORY_ID and SEMANTICS may be null).
+CRM_STATUS_FIELDS = FieldMap(
+    [
+        Field(name, name.lower(), kind)
+        for name, kind in (
+            item.split(":")
+            for item in (
+                "ID:int ENTITY_ID:str STATUS_ID:str NAME:str NAME_INIT:str SORT:int "
+                "SYSTEM:char CATEGORY_ID:int COLOR:str SEMANTICS:char"
+            ).split()
+        )
+    ],
+    case_insensitive=True,
+)
+
 _SQL_TYPES = {
     "int": "INTEGER",
     "float": "REAL",
@@ -137,6 +161,7 @@ _NOCASE = {"account_number", "title"}
 
 TABLES: dict[str, FieldMap] = {
     "sale_order": ORDER_FIELDS,
+    "sale_status": SALE_STATUS_FIELDS,
     "crm_deal": DEAL_ITEM_FIELDS,
     "crm_smart_invoice": INVOICE_ITEM_FIELDS,
     "crm_invoice": OLD_INVOICE_FIELDS,
@@ -176,11 +201,29 @@ ORDER_ENTITY_DDL = (
 )
 
 
+SALE_STATUS_LANG_DDL = (
+    "CREATE TABLE IF NOT EXISTS sale_status_lang ("
+    "portal_id INTEGER NOT NULL, description TEXT, lid TEXT NOT NULL, name TEXT NOT NULL, "
+    "status_id TEXT NOT NULL, PRIMARY KEY (portal_id, status_id, lid))"
+)
+
+# extra_semantics is not a field: it is EXTRA.SEMANTICS, NULL where a row has no EXTRA.
+CRM_STATUS_DDL = (
+    "CREATE TABLE IF NOT EXISTS crm_status ("
+    "portal_id INTEGER NOT NULL, id INTEGER NOT NULL, entity_id TEXT NOT NULL, "
+    "status_id TEXT NOT NULL, name TEXT NOT NULL, name_init TEXT NOT NULL, sort INTEGER, "
+    "system TEXT NOT NULL, category_id INTEGER, color TEXT, semantics TEXT, "
+    "extra_semantics TEXT, PRIMARY KEY (portal_id, id))"
+)
+
+
 def create_tables(conn: sqlite3.Connection) -> None:
     """Create every data table and index (idempotent)."""
     for table, fields in TABLES.items():
         conn.execute(table_ddl(table, fields))
     conn.execute(ORDER_ENTITY_DDL)
+    conn.execute(SALE_STATUS_LANG_DDL)
+    conn.execute(CRM_STATUS_DDL)
     for statement in _INDEXES:
         conn.execute(statement)
 

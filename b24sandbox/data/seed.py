@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from b24sandbox import seed_words as words
 from b24sandbox.config import SandboxConfig
-from b24sandbox.data import schema
+from b24sandbox.data import reference, schema
 from b24sandbox.filters import PORTAL_TZ, FieldMap
 from b24sandbox.users import USERS
 
@@ -30,6 +30,8 @@ SPAN = 730 * 86400
 _OFFSET = 3 * 3600
 EMPLOYEES = tuple(USERS)
 T = TypeVar("T")
+# Deals, smart invoices and orders up to this id carry fixed fixtures (see docs/sandbox.md).
+FIXTURE_IDS = 10
 
 
 _DAYS: dict[int, str] = {}
@@ -111,7 +113,11 @@ def rows_of(
 def order_records(dice: Dice, count: int) -> Iterator[dict[str, object]]:
     """Generate online store orders shaped like sale.order.list rows."""
     number_base = dice.below(900, 100)
-    status_of = dice.weighted(("N", "P", "F", "DN"), (30, 25, 35, 10))
+    # Order statuses only (type O): DN and the other D* codes are delivery statuses.
+    status_of = dice.weighted(
+        [s for s, _ in reference.ORDER_STATUS_WEIGHTS],
+        [w for _, w in reference.ORDER_STATUS_WEIGHTS],
+    )
     currency_of = dice.weighted(("RUB", "USD", "EUR"), (6, 3, 2))
     person_type_of = dice.weighted((1, 2), (3, 1))
     for order_id in range(1, count + 1):
@@ -177,6 +183,8 @@ def deal_title(dice: Dice) -> str:
     return f"{title}, {qualifier}" if qualifier else title
 
 
+# (stage code, semantic, weight) per pipeline; the codes are crm.status.list's STATUS_IDs
+# (prefixed "C1:" in pipeline 1), so every deal's stage has a name there.
 DEAL_STAGES = (
     ("NEW", "P", 20),
     ("PREPARATION", "P", 15),
@@ -184,8 +192,17 @@ DEAL_STAGES = (
     ("EXECUTING", "P", 15),
     ("FINAL_INVOICE", "P", 8),
     ("WON", "S", 20),
+    ("LOSE", "F", 8),
+    ("APOLOGY", "F", 2),
+)
+WHOLESALE_STAGES = (
+    ("NEW", "P", 25),
+    ("PREPARATION", "P", 20),
+    ("EXECUTING", "P", 20),
+    ("WON", "S", 25),
     ("LOSE", "F", 10),
 )
+WHOLESALE_SHARE = 0.15  # deals in the second pipeline (category 1)
 DEAL_TYPES = ("SALE", "COMPLEX", "GOODS", "SERVICES", "SERVICE")
 SOURCES = ("CALL", "EMAIL", "WEB", "ADVERTISING", "PARTNER", "RECOMMENDATION", "STORE", "OTHER")
 PROBABILITIES = (None, 10, 25, 50, 75, 90)
@@ -194,10 +211,18 @@ PROBABILITIES = (None, 10, 25, 50, 75, 90)
 def deal_records(dice: Dice, count: int) -> Iterator[dict[str, object]]:
     """Generate CRM deals."""
     stage_of = dice.weighted(DEAL_STAGES, [w for _, _, w in DEAL_STAGES])
+    wholesale_stage_of = dice.weighted(WHOLESALE_STAGES, [w for _, _, w in WHOLESALE_STAGES])
     currency_of = dice.weighted(("RUB", "USD", "EUR"), (6, 3, 2))
     for deal_id in range(1, count + 1):
         created = created_at(dice, deal_id, count)
-        stage, semantic, _ = stage_of()
+        # The low ids that carry fixtures stay in the default pipeline.
+        category = (
+            reference.DEAL_PIPELINE_ID
+            if deal_id > FIXTURE_IDS and dice.chance(WHOLESALE_SHARE)
+            else 0
+        )
+        code, semantic, _ = wholesale_stage_of() if category else stage_of()
+        stage = reference.stage_id(category, code)
         moved = created + dice.below(20 * 86400)
         updated = moved + dice.below(5 * 86400)
         assigned = dice.pick(EMPLOYEES)
@@ -205,11 +230,11 @@ def deal_records(dice: Dice, count: int) -> Iterator[dict[str, object]]:
             "id": deal_id,
             "title": deal_title(dice),
             "type_id": dice.pick(DEAL_TYPES),
-            "category_id": 0,
+            "category_id": category,
             "stage_id": stage,
             "stage_semantic_id": semantic,
-            "previous_stage_id": "NEW" if stage != "NEW" else "",
-            "is_new": "Y" if stage == "NEW" else "N",
+            "previous_stage_id": reference.stage_id(category, "NEW") if code != "NEW" else "",
+            "is_new": "Y" if code == "NEW" else "N",
             "is_recurring": "N",
             "is_return_customer": "Y" if dice.chance(0.2) else "N",
             "is_repeated_approach": "N",
@@ -246,7 +271,7 @@ def deal_records(dice: Dice, count: int) -> Iterator[dict[str, object]]:
         }
 
 
-INVOICE_STAGES = ("DT31_1:N", "DT31_1:S", "DT31_1:P", "DT31_1:D")
+INVOICE_STAGES = tuple(s.status_id for s in reference.smart_invoice_stages())
 
 
 def smart_invoice_records(dice: Dice, count: int, deals: int) -> Iterator[dict[str, object]]:
@@ -265,9 +290,9 @@ def smart_invoice_records(dice: Dice, count: int, deals: int) -> Iterator[dict[s
             "xml_id": None,
             "title": title,
             "account_number": str(invoice_id),
-            "category_id": 1,
+            "category_id": reference.SMART_INVOICE_CATEGORY_ID,
             "stage_id": stage,
-            "previous_stage_id": "DT31_1:N" if stage != "DT31_1:N" else "",
+            "previous_stage_id": INVOICE_STAGES[0] if stage != INVOICE_STAGES[0] else "",
             "opened": "Y",
             "opportunity": money(dice, 500, 200000),
             "is_manual_opportunity": "N",
@@ -376,7 +401,16 @@ def binding_rows(
             roll -= share
 
 
-PORTAL_TABLES = ("sale_order", "crm_deal", "crm_smart_invoice", "crm_invoice", "crm_order_entity")
+PORTAL_TABLES = (
+    "sale_order",
+    "crm_deal",
+    "crm_smart_invoice",
+    "crm_invoice",
+    "crm_order_entity",
+    "sale_status",
+    "sale_status_lang",
+    "crm_status",
+)
 
 
 def clear(conn: sqlite3.Connection, portal_id: int) -> None:
@@ -396,6 +430,21 @@ def fill(conn: sqlite3.Connection, portal_id: int, config: SandboxConfig) -> Non
         """Write generated records into ``table``."""
         conn.executemany(schema.insert_sql(table, fields), rows_of(fields, records, portal_id))
 
+    conn.executemany(
+        schema.insert_sql("sale_status", schema.SALE_STATUS_FIELDS),
+        reference.sale_status_rows(portal_id),
+    )
+    conn.executemany(
+        "INSERT INTO sale_status_lang (portal_id, description, lid, name, status_id)"
+        " VALUES (?, ?, ?, ?, ?)",
+        reference.sale_status_lang_rows(portal_id),
+    )
+    conn.executemany(
+        "INSERT INTO crm_status (portal_id, id, entity_id, status_id, name, name_init, sort,"
+        " system, category_id, color, semantics, extra_semantics)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        reference.crm_status_rows(portal_id),
+    )
     insert("sale_order", schema.ORDER_FIELDS, order_records(rng("orders"), config.orders))
     insert("crm_deal", schema.DEAL_ITEM_FIELDS, deal_records(rng("deals"), config.deals))
     insert(

@@ -1,4 +1,4 @@
-"""REST methods: crm.deal.list, crm.item.list, crm.invoice.list, crm.enum.*."""
+"""REST methods: crm.deal.list, crm.item.list, crm.invoice.list, crm.status.list, crm.enum.*."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from b24sandbox.data import schema
 from b24sandbox.data.listing import ListQuery, run_list
 from b24sandbox.data.queries import item_row
 from b24sandbox.data.render import row_native, row_strings
-from b24sandbox.filters import ITEM_POLICY, Field, FilterError, Policy
+from b24sandbox.filters import ITEM_POLICY, Field, FilterError, Policy, escape_like
 from b24sandbox.registry import CallContext, Page, RestError, rest_method
 
 DEAL, INVOICE, SMART_INVOICE = 2, 5, 31
@@ -113,6 +113,92 @@ def old_crm_list(ctx: CallContext, params: dict[str, Any], query: ListQuery) -> 
         start=args.get("start"),
     )
     return Page(page.rows, page.total, page.next)
+
+
+# crm.status.list reads its filter the way the core's CCrmStatus::GetList does: plain keys in
+# any case, exact matches (NAME: a substring), empty values skipped, anything else (prefixed
+# keys such as "=ENTITY_ID", unknown fields) ignored. It neither selects nor pages: every
+# matching row comes back, with ``total``. The REST layer sorts by SORT when no order is given.
+_STATUS_EXACT = ("ID", "ENTITY_ID", "STATUS_ID", "SORT", "CATEGORY_ID", "SEMANTICS")
+_STATUS_ORDER = (*_STATUS_EXACT, "NAME", "SYSTEM")
+
+
+def status_where(filter_: Any) -> tuple[str, list[Any]]:
+    """Translate crm.status.list's filter into SQL."""
+    parts: list[str] = []
+    args: list[Any] = []
+    if not isinstance(filter_, Mapping):
+        return "1", args
+    for raw_key, value in filter_.items():
+        key = str(raw_key).upper()
+        if value is None or isinstance(value, Mapping | list) or str(value) == "":
+            continue
+        text = str(value)
+        if key in ("ID", "SORT", "CATEGORY_ID"):
+            # A NULL CATEGORY_ID (the default deal pipeline) equals no number, as in SQL.
+            parts.append(f"{key.lower()} = ?")
+            args.append(positive_or_zero(text))
+        elif key in _STATUS_EXACT:
+            parts.append(f"{key.lower()} = ?")
+            args.append(text)
+        elif key == "NAME":
+            parts.append("name LIKE ? ESCAPE '\\'")
+            args.append(f"%{escape_like(text)}%")
+        elif key == "SYSTEM":
+            parts.append("system = ?")
+            args.append("Y" if text == "Y" else "N")
+    return (" AND ".join(parts) or "1"), args
+
+
+def positive_or_zero(text: str) -> int:
+    """Cast like PHP's ``(int)``: leading digits, else 0."""
+    digits = ""
+    for char in text.strip():
+        if not char.isdigit():
+            break
+        digits += char
+    return int(digits) if digits else 0
+
+
+def status_order(order: Any) -> str:
+    """Translate crm.status.list's order ({FIELD: ASC|DESC}; anything but ASC is DESC)."""
+    terms: list[str] = []
+    if isinstance(order, Mapping):
+        for raw_key, raw_direction in order.items():
+            key = str(raw_key).upper()
+            if key in _STATUS_ORDER and key.lower() not in [t.split()[0] for t in terms]:
+                direction = "ASC" if str(raw_direction).upper() == "ASC" else "DESC"
+                terms.append(f"{key.lower()} {direction}")
+    if not terms:
+        terms.append("sort ASC")
+    terms.append("id ASC")  # the portal's database leaves ties unordered; keep them stable
+    return ", ".join(terms)
+
+
+def render_status(row: Any) -> dict[str, Any]:
+    """Render one reference-book row: strings, null CATEGORY_ID / SEMANTICS, EXTRA if any."""
+    item = row_strings(row, schema.CRM_STATUS_FIELDS)
+    if row["extra_semantics"] is not None:
+        item["EXTRA"] = {"SEMANTICS": row["extra_semantics"], "COLOR": row["color"]}
+    return item
+
+
+@rest_method("crm.status.list", "crm")
+def crm_status_list(ctx: CallContext, params: dict[str, Any]) -> Page:
+    """List reference-book items (deal and smart-invoice stages) as a bare array."""
+    args = upper_params(params)
+    for name in ("order", "filter"):
+        value = args.get(name)
+        if value not in (None, "") and not isinstance(value, Mapping | list):
+            raise RestError("", f"Parameter '{name}' must be array.")
+    where, values = status_where(args.get("filter"))
+    rows = ctx.sandbox.db.query(
+        f"SELECT * FROM crm_status WHERE portal_id = ? AND ({where})"
+        f" ORDER BY {status_order(args.get('order'))}",
+        [ctx.portal.id, *values],
+    )
+    items = [render_status(r) for r in rows]
+    return Page(items, len(items), None)
 
 
 @rest_method("crm.deal.list", "crm")

@@ -1,4 +1,5 @@
-"""REST methods: sale.order.list / get, and the online store rights they share.
+"""REST methods: sale.order.list / get, sale.status.list, sale.statusLang.list, and the
+online store rights they share.
 
 Error codes are sent as JSON strings (``"200040300010"``), even where the sale pages print
 numbers: the current core keeps a REST error code in a ``string``-typed property, so every
@@ -31,6 +32,22 @@ ORDERS = ListQuery(
 )
 
 
+# The core's sale Status / StatusLang controllers sort by ID / STATUS_ID when no order is given.
+STATUSES = ListQuery(
+    table="sale_status",
+    fields=schema.SALE_STATUS_FIELDS,
+    render=row_native,
+    default_order={"id": "ASC"},
+)
+STATUS_LANGS = ListQuery(
+    table="sale_status_lang",
+    fields=schema.SALE_STATUS_LANG_FIELDS,
+    render=row_native,
+    default_order={"statusId": "ASC"},
+    tiebreak="lid",
+)
+
+
 def require_store_read(ctx: CallContext) -> None:
     """Refuse users whose sale module right is D (no store access)."""
     user = USERS.get(ctx.user_id)
@@ -57,17 +74,34 @@ def positive_int(value: Any) -> int:
 @rest_method("sale.order.list", "sale")
 def sale_order_list(ctx: CallContext, params: dict[str, Any]) -> Page:
     """List orders: ``result.orders``, 50 per page; unknown fields are skipped, not errors."""
+    return sale_list(ctx, params, ORDERS, "orders")
+
+
+def sale_list(ctx: CallContext, params: dict[str, Any], query: ListQuery, key: str) -> Page:
+    """Run a sale list method: ``result.<key>``, 50 per page, unknown fields skipped."""
     require_store_read(ctx)
     page = run_list(
         ctx.sandbox.db,
         ctx.portal.id,
-        ORDERS,
+        query,
         select=params.get("select"),
         filter_=params.get("filter"),
         order=params.get("order"),
         start=params.get("start"),
     )
-    return Page({"orders": page.rows}, page.total, page.next)
+    return Page({key: page.rows}, page.total, page.next)
+
+
+@rest_method("sale.status.list", "sale")
+def sale_status_list(ctx: CallContext, params: dict[str, Any]) -> Page:
+    """List order (type O) and delivery (type D) statuses: ``result.statuses``."""
+    return sale_list(ctx, params, STATUSES, "statuses")
+
+
+@rest_method("sale.statusLang.list", "sale")
+def sale_status_lang_list(ctx: CallContext, params: dict[str, Any]) -> Page:
+    """List the statuses' names per language: ``result.statusLangs``."""
+    return sale_list(ctx, params, STATUS_LANGS, "statusLangs")
 
 
 @rest_method("sale.order.get", "sale")

@@ -9,10 +9,14 @@ import pytest
 
 from b24sandbox import data
 from b24sandbox.config import SandboxConfig
+from b24sandbox.data import reference
 from b24sandbox.data.seed import day, stamp
 from b24sandbox.state import Database
 
 CONFIG = SandboxConfig(seed=3, orders=200, deals=70, invoices=40, owner_types=(2, 31, 5))
+ORDER_STATUSES = {s.id for s in reference.SALE_STATUSES if s.type == "O"}
+DEAL_STAGES = {s.status_id for s in reference.CRM_STAGES if s.entity_id.startswith("DEAL_STAGE")}
+INVOICE_STAGES = {s.status_id for s in reference.smart_invoice_stages()}
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+03:00$")
 
 
@@ -75,7 +79,7 @@ def test_orders_look_like_sale_order_list_rows():
         assert isinstance(order["id"], int)
         assert isinstance(order["accountNumber"], str) and order["accountNumber"].isdigit()
         assert order["currency"] in ("RUB", "USD", "EUR")
-        assert order["statusId"] in ("N", "P", "F", "DN")
+        assert order["statusId"] in ORDER_STATUSES
         assert order["payed"] in ("Y", "N") and order["canceled"] in ("Y", "N")
         assert order["lid"] == "s1"
         assert ISO.match(order["dateInsert"]) and order["dateUpdate"] >= order["dateInsert"]
@@ -117,15 +121,7 @@ def test_deals_and_invoices_are_crm_items():
     assert deal is not None
     assert deal["entityTypeId"] == 2 and deal["id"] == 5
     assert isinstance(deal["opportunity"], int | float) and deal["title"]
-    assert deal["stageId"] in (
-        "NEW",
-        "PREPARATION",
-        "PREPAYMENT_INVOICE",
-        "EXECUTING",
-        "FINAL_INVOICE",
-        "WON",
-        "LOSE",
-    )
+    assert deal["stageId"] in DEAL_STAGES
     invoice = data.get_invoice(db, 1, 5)
     assert invoice is not None
     assert invoice["entityTypeId"] == 31
@@ -196,3 +192,25 @@ def test_seed_dates_are_portal_time_iso(ts):
     expected = time.strftime("%Y-%m-%dT%H:%M:%S+03:00", time.gmtime(int(ts) + 3 * 3600))
     assert stamp(ts) == expected
     assert day(ts) == expected[:10] + "T00:00:00+03:00"
+
+
+def test_every_seeded_status_and_stage_is_in_its_reference_book():
+    db = seeded()
+    order_statuses = {
+        r[0] for r in db.query("SELECT id FROM sale_status WHERE portal_id = 1 AND type = 'O'")
+    }
+    used = {r[0] for r in db.query("SELECT DISTINCT status_id FROM sale_order")}
+    assert used <= order_statuses and "DN" not in used
+    books = {
+        (r[0], r[1])
+        for r in db.query("SELECT entity_id, status_id FROM crm_status WHERE portal_id = 1")
+    }
+    for category, stage in db.query("SELECT DISTINCT category_id, stage_id FROM crm_deal"):
+        entity = "DEAL_STAGE" if category == 0 else f"DEAL_STAGE_{category}"
+        assert (entity, stage) in books
+    assert {r[0] for r in db.query("SELECT DISTINCT category_id FROM crm_deal")} == {0, 1}
+    for category, stage in db.query("SELECT DISTINCT category_id, stage_id FROM crm_smart_invoice"):
+        assert (f"SMART_INVOICE_STAGE_{category}", stage) in books
+    assert {r[0] for r in db.query("SELECT DISTINCT stage_id FROM crm_smart_invoice")} == (
+        INVOICE_STAGES
+    )
