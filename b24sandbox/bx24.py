@@ -23,8 +23,18 @@ if TYPE_CHECKING:
     from b24sandbox.state import Portal, Sandbox
 
 LANG = "en"
+# The interface languages the sandbox portal offers (its users pick one with ?lang=).
+LANGS = ("en", "ru")
 # The main page of an app; widgets name their own placement code.
 DEFAULT_PLACEMENT = "DEFAULT"
+# The card a detail tab sits in, by placement: the URI Bitrix24 reports is the card's
+# address as the slider opens it.
+DETAIL_TAB_PATHS = {
+    "CRM_DEAL_DETAIL_TAB": "/crm/deal/details/{id}/",
+    "CRM_ORDER_DETAIL_TAB": "/shop/orders/details/{id}/",
+    "CRM_SMART_INVOICE_DETAIL_TAB": "/crm/type/31/details/{id}/",
+}
+SLIDER_QUERY = "IFRAME=Y&IFRAME_TYPE=SIDE_SLIDER"
 # How many launches a portal remembers: enough for any page left open, bounded for benchmarks.
 REMEMBERED_LAUNCHES = 2000
 
@@ -32,6 +42,20 @@ REMEMBERED_LAUNCHES = 2000
 def php_json(value: Any) -> str:
     """Encode ``value`` the way PHP's json_encode does by default (compact, ``/`` escaped)."""
     return json.dumps(value, separators=(",", ":")).replace("/", "\\/")
+
+
+def detail_tab_options(placement: str, entity_id: int | str, *, uri: bool = True) -> dict[str, str]:
+    """Return a detail tab's PLACEMENT_OPTIONS: ``{"ID": "<id>", "URI": "<card>?IFRAME=Y..."}``.
+
+    ``ID`` is a string and there is no entity-type key (``PLACEMENT`` tells the type), as
+    ``api-reference/widgets/crm/detail-tab.md`` prints it. Bitrix24 leaves ``URI`` out when
+    the browser sent no Referer: ``uri=False`` builds that variant.
+    """
+    options = {"ID": str(entity_id)}
+    if uri:
+        path = DETAIL_TAB_PATHS[placement].format(id=entity_id)
+        options["URI"] = f"{path}?{SLIDER_QUERY}"
+    return options
 
 
 def frame_post_fields(
@@ -47,8 +71,10 @@ def frame_post_fields(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Return the query and the form body of a frame POST, as Bitrix24 opens an app.
 
-    ``tokens`` is a token set as the OAuth server returns it. The main page (``DEFAULT``)
-    gets no PLACEMENT_OPTIONS unless ``options`` are given; a widget gets a JSON string.
+    ``tokens`` is a token set as the OAuth server returns it. The main page and the install
+    page (``DEFAULT``) get no PLACEMENT_OPTIONS, as ``settings/oauth/simple-way.md`` shows,
+    unless ``options`` are given; a widget gets them as a JSON string (see
+    :func:`detail_tab_options`).
     """
     query = {
         "DOMAIN": domain,
@@ -109,8 +135,12 @@ def launch_frame(
     placement: str = DEFAULT_PLACEMENT,
     options: dict[str, str] | None = None,
     install: bool = False,
+    lang: str = LANG,
 ) -> FrameLaunch:
-    """Build the frame launch for ``handler``: new APP_SID, new tokens for ``user_id``."""
+    """Build the frame launch for ``handler``: new APP_SID, new tokens for ``user_id``.
+
+    ``lang`` is the viewing user's interface language, sent as the ``LANG`` query value.
+    """
     tokens = dict(sandbox.issue_tokens(portal, user_id))
     tokens["scope"] = tokens.get("scope") or sandbox.config.scope
     installation = sandbox.installation(portal)
@@ -119,6 +149,7 @@ def launch_frame(
         tokens,
         domain=portal.domain,
         protocol=protocol,
+        lang=lang,
         application_token=installation.application_token if installation else "",
         member_id=portal.member_id,
         placement=placement,
@@ -131,7 +162,7 @@ def launch_frame(
         "DOMAIN": portal.domain,
         "PROTOCOL": protocol,
         "PATH": "/rest",
-        "LANG": LANG,
+        "LANG": lang,
         "APP_SID": app_sid,
         "AUTH_ID": fields["AUTH_ID"],
         "AUTH_EXPIRES": fields["AUTH_EXPIRES"],

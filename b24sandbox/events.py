@@ -81,7 +81,6 @@ def post_install_page(sandbox: Sandbox, portal: Portal) -> Delivery:
         lang=LANGUAGE_ID,
         application_token=installation.application_token,
         member_id=portal.member_id,
-        options={},
     )
     return post_form(
         "install_page", f"{install_url(sandbox)}?{urlencode(query)}", list(fields.items())

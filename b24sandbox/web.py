@@ -1,6 +1,8 @@
 """The portal's web pages: they host the app in an iframe the way Bitrix24 does.
 
-Every page takes ``?user=N`` (default 1), the sandbox's stand-in for a login. The app is
+Every page takes ``?user=N`` (default 1), the sandbox's stand-in for a login, and
+``?lang=en|ru`` (default ``en``), the user's interface language, which the app frame gets as
+``LANG``; links between pages keep both. The app is
 framed with a cross-site form POST (see :mod:`b24sandbox.bx24`); the page script answers the
 frame's BX24.js over postMessage and calls the two JSON endpoints below for installFinish
 and refreshAuth.
@@ -25,7 +27,15 @@ from flask import (
 )
 
 from b24sandbox import data
-from b24sandbox.bx24 import DEFAULT_PLACEMENT, FrameLaunch, LaunchRegistry, launch_frame
+from b24sandbox.bx24 import (
+    DEFAULT_PLACEMENT,
+    LANG,
+    LANGS,
+    FrameLaunch,
+    LaunchRegistry,
+    detail_tab_options,
+    launch_frame,
+)
 from b24sandbox.bx24 import refreshed_auth as refreshed_frame_auth
 from b24sandbox.state import Portal, Sandbox, current_portal, current_sandbox
 from b24sandbox.users import USERS, User
@@ -89,18 +99,36 @@ def requested_user_or_admin() -> User:
     return (USERS.get(int(raw)) if raw.isdigit() else None) or USERS[1]
 
 
+def current_lang() -> str:
+    """Return the interface language named by ``?lang=`` (``en`` when absent or unknown)."""
+    raw = request.args.get("lang", LANG).lower()
+    return raw if raw in LANGS else LANG
+
+
 def portal_url(endpoint: str, **values: Any) -> str:
-    """Build a portal URL that keeps the current user."""
+    """Build a portal URL that keeps the current user and language."""
     # Error pages may render for an unknown ?user=: their links then act as the admin.
     values.setdefault("user", requested_user_or_admin().id)
+    if current_lang() != LANG:
+        values.setdefault("lang", current_lang())
     return url_for(endpoint, **values)
+
+
+def this_page_url(**changes: str) -> str:
+    """Return the current page's URL with some query values changed (the others kept)."""
+    values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict()}
+    values.update(changes)
+    return url_for(request.endpoint or "portal_web.home", **values)
 
 
 def switch_user_url(user_id: int) -> str:
     """Return the current page's URL as another user (other query values kept)."""
-    values: dict[str, Any] = {**(request.view_args or {}), **request.args.to_dict()}
-    values["user"] = str(user_id)
-    return url_for(request.endpoint or "portal_web.home", **values)
+    return this_page_url(user=str(user_id))
+
+
+def switch_lang_url(lang: str) -> str:
+    """Return the current page's URL in another interface language (other values kept)."""
+    return this_page_url(lang=lang)
 
 
 @bp.context_processor
@@ -109,8 +137,11 @@ def portal_globals() -> dict[str, Any]:
     return {
         "portal": current_portal(),
         "users": USERS,
+        "langs": LANGS,
+        "lang": current_lang(),
         "portal_url": portal_url,
         "switch_user_url": switch_user_url,
+        "switch_lang_url": switch_lang_url,
     }
 
 
@@ -142,7 +173,7 @@ def frame(
     options: dict[str, str] | None = None,
     install: bool = False,
 ) -> FrameLaunch:
-    """Launch an app frame for ``user`` and remember it by APP_SID."""
+    """Launch an app frame for ``user`` in the page's language and remember it by APP_SID."""
     launch = launch_frame(
         current_sandbox(),
         current_portal(),
@@ -152,6 +183,7 @@ def frame(
         placement=placement,
         options=options,
         install=install,
+        lang=current_lang(),
     )
     launches().remember(launch)
     return launch
@@ -264,7 +296,7 @@ def card_page(
     if install_state(sandbox, portal) == "installed":
         bound = [p for p in sandbox.placements(portal) if p["placement"] == kind.placement]
     tabs = [
-        {"key": f"app-{index}", "title": tab_title(placement)}
+        {"key": f"app-{index}", "title": tab_title(placement, current_lang())}
         for index, placement in enumerate(bound, start=1)
     ]
     active = request.args.get("tab", "general")
@@ -273,12 +305,13 @@ def card_page(
         chosen = next((i for i, t in enumerate(tabs) if t["key"] == active), None)
         if chosen is None:
             abort(404, description="This card has no such tab.")
-        uri = url_for(kind.endpoint, entity_id=entity_id)
+        # The page is always opened by a link, so the browser sends a Referer and the
+        # options carry the card's URI, as the slider opens it.
         launch = frame(
             user,
             bound[chosen]["handler"],
             placement=kind.placement,
-            options={"ID": str(entity_id), "URI": uri},
+            options=detail_tab_options(kind.placement, entity_id),
         )
     bound_orders: list[dict[str, Any]] = []
     owner = None
@@ -300,12 +333,12 @@ def card_page(
     )
 
 
-def tab_title(placement: dict[str, Any]) -> str:
-    """Return a tab's caption: its English LANG_ALL title, else TITLE, else a fallback."""
+def tab_title(placement: dict[str, Any], lang: str = LANG) -> str:
+    """Return a tab's caption: its LANG_ALL title in ``lang``, else TITLE, else a fallback."""
     lang_all = placement.get("langAll") or {}
-    english = lang_all.get("en") if isinstance(lang_all, dict) else None
-    if isinstance(english, dict) and english.get("TITLE"):
-        return str(english["TITLE"])
+    localized = lang_all.get(lang) if isinstance(lang_all, dict) else None
+    if isinstance(localized, dict) and localized.get("TITLE"):
+        return str(localized["TITLE"])
     return str(placement.get("title") or "Application")
 
 

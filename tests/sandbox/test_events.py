@@ -44,14 +44,15 @@ def test_install_posts_the_install_page_as_bitrix24_frames_it(sandbox, receiver)
         "member_id",
         "status",
         "PLACEMENT",
-        "PLACEMENT_OPTIONS",
     }
     assert page.form["member_id"] == portal["member_id"]
     assert page.form["APPLICATION_TOKEN"] == portal["application_token"]
     assert page.form["AUTH_EXPIRES"] == "3600"
     assert page.form["SERVER_ENDPOINT"] == f"{sandbox.oauth_url}/rest/"
+    # The install page is framed like the main page: DEFAULT, and no PLACEMENT_OPTIONS at all
+    # (settings/oauth/simple-way.md), exactly as the portal's install wizard frames it.
     assert page.form["PLACEMENT"] == "DEFAULT"
-    assert page.form["PLACEMENT_OPTIONS"] == "{}"
+    assert "PLACEMENT_OPTIONS" not in page.form
     # the posted token is the admin's, and it works
     me = sandbox.rest("profile", token=page.form["AUTH_ID"]).json()["result"]
     assert me["ID"] == "1" and me["ADMIN"] is True

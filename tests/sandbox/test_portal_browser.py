@@ -197,3 +197,23 @@ def test_bx24_resizes_the_frame_refreshes_auth_and_calls_rest(
     result = frame.get_by_test_id("call-result")
     result.filter(has_not_text="pending").wait_for()
     assert json.loads(result.text_content())["ID"] == "1"
+
+
+def test_the_language_switch_reaches_the_app_as_lang(
+    sandbox: Any, recording_app: RecordingApp, page: Any
+) -> None:
+    install(sandbox)
+    page.goto(f"{sandbox.url}/?user=2")
+    page.get_by_test_id("lang-switcher").locator('[data-lang="ru"]').click()
+    page.wait_for_url("**/?user=2&lang=ru")
+    page.get_by_test_id("menu-app").click()
+    page.wait_for_url("**/marketplace/app/?user=2&lang=ru")
+    bx24_state(page)
+    assert frame_posts(recording_app, "/app")[-1].query["LANG"] == "ru"
+
+    page.get_by_test_id("user-switcher").locator('[data-user="3"]').click()
+    page.wait_for_url("**/marketplace/app/?user=3&lang=ru")
+    bx24_state(page)
+    posted = frame_posts(recording_app, "/app")[-1]
+    assert posted.query["LANG"] == "ru"
+    assert sandbox.rest("user.current", token=posted.form["AUTH_ID"]).json()["result"]["ID"] == "3"

@@ -134,7 +134,8 @@ def test_the_switcher_keeps_the_page_and_its_tab(sandbox: Any) -> None:
 
 def test_the_default_user_is_the_admin_and_unknown_users_are_not_found(sandbox: Any) -> None:
     page = parse(get(sandbox, "/"))
-    assert [a["data-user"] for a in page.links if a.get("aria-current") == "true"] == ["1"]
+    current = [a for a in page.links if a.get("aria-current") == "true" and "data-user" in a]
+    assert [a["data-user"] for a in current] == ["1"]
     assert get(sandbox, "/?user=9").status_code == 404
     assert get(sandbox, "/?user=admin").status_code == 404
 
@@ -399,9 +400,15 @@ def test_a_card_tab_frames_its_handler_with_the_placement_and_entity_id(
     form = launch_form(page)
     assert form["action"].startswith(f"{APP_URL}/app?DOMAIN=")
     assert form["fields"]["PLACEMENT"] == placement
-    options = json.loads(form["fields"]["PLACEMENT_OPTIONS"])
-    assert options["ID"] == str(entity_id)
-    assert options["URI"] == card_path
+    raw = form["fields"]["PLACEMENT_OPTIONS"]
+    options = json.loads(raw)
+    # Exactly the keys the detail-tab page prints: ID as a string, and the card's URI as the
+    # slider opens it; no entity type (PLACEMENT tells it). Slashes escaped, as PHP encodes.
+    assert options == {
+        "ID": str(entity_id),
+        "URI": f"{card_path}?IFRAME=Y&IFRAME_TYPE=SIDE_SLIDER",
+    }
+    assert raw == json.dumps(options, separators=(",", ":")).replace("/", "\\/")
     assert form["target"] == page.iframes[0]["name"]
     init = json.loads(page.init_data[0])
     assert init["PLACEMENT"] == placement
@@ -418,6 +425,92 @@ def test_cards_show_only_the_tabs_bound_to_their_placement(sandbox: Any) -> None
     assert "app-tab" not in parse(get(sandbox, "/crm/type/31/details/1/")).testids
     second = launch_form(parse(get(sandbox, "/crm/deal/details/1/?tab=app-2")))
     assert second["action"].startswith(f"{APP_URL}/app?second=1&DOMAIN=")
+
+
+# -- interface language ---------------------------------------------------------------------
+
+
+def query_of(href: str) -> dict[str, list[str]]:
+    """Return the query values of a link."""
+    return parse_qs(urlsplit(href).query)
+
+
+def test_the_language_switch_marks_the_current_language(sandbox: Any) -> None:
+    default = parse(get(sandbox, "/"))
+    langs = [a for a in default.links if "data-lang" in a]
+    assert [a["data-lang"] for a in langs] == ["en", "ru"]
+    assert [a["data-lang"] for a in langs if a.get("aria-current") == "true"] == ["en"]
+    russian = get(sandbox, "/?lang=ru")
+    assert '<html lang="ru">' in russian.text
+    langs = [a for a in parse(russian).links if "data-lang" in a]
+    assert [a["data-lang"] for a in langs if a.get("aria-current") == "true"] == ["ru"]
+    # Any other value is the default language.
+    assert '<html lang="en">' in get(sandbox, "/?lang=xx").text
+
+
+def test_switching_language_keeps_the_page_the_user_and_the_tab(sandbox: Any) -> None:
+    page = parse(get(sandbox, "/crm/deal/details/3/?user=2&tab=general"))
+    to_ru = next(a for a in page.links if a.get("data-lang") == "ru")
+    assert urlsplit(to_ru["href"]).path == "/crm/deal/details/3/"
+    assert query_of(to_ru["href"]) == {"user": ["2"], "tab": ["general"], "lang": ["ru"]}
+    russian = parse(get(sandbox, "/crm/deal/details/3/?user=2&lang=ru"))
+    to_eva = next(a for a in russian.links if a.get("data-user") == "3")
+    assert query_of(to_eva["href"]) == {"user": ["3"], "lang": ["ru"]}
+
+
+def test_links_between_pages_keep_user_and_language(sandbox: Any) -> None:
+    bind_tab(sandbox, "CRM_DEAL_DETAIL_TAB", f"{APP_URL}/app", "Orders")
+    install(sandbox)
+    for path in ("/", "/crm/deal/details/1/", "/marketplace/install/"):
+        page = parse(get(sandbox, f"{path}?user=2&lang=ru"))
+        inner = [
+            a["href"]
+            for a in page.links
+            if a.get("href", "").startswith("/") and "data-user" not in a and "data-lang" not in a
+        ]
+        assert inner, path
+        for href in inner:
+            assert query_of(href).get("user") == ["2"], href
+            assert query_of(href).get("lang") == ["ru"], href
+
+
+def test_the_app_page_frames_the_app_in_the_portal_language(sandbox: Any) -> None:
+    install(sandbox)
+    for lang in ("ru", "en"):
+        page = parse(get(sandbox, f"/marketplace/app/?user=3&lang={lang}"))
+        form = launch_form(page)
+        assert query_of(form["action"])["LANG"] == [lang]
+        assert json.loads(page.init_data[0])["LANG"] == lang
+        assert form["fields"]["PLACEMENT"] == "DEFAULT"
+        assert "PLACEMENT_OPTIONS" not in form["fields"]
+    default = launch_form(parse(get(sandbox, "/marketplace/app/?user=3")))
+    assert query_of(default["action"])["LANG"] == ["en"]
+
+
+def test_the_installer_and_card_tabs_get_the_language_too(sandbox: Any) -> None:
+    installer = launch_form(parse(post(sandbox, "/marketplace/install/?user=1&lang=ru")))
+    assert query_of(installer["action"])["LANG"] == ["ru"]
+    assert "PLACEMENT_OPTIONS" not in installer["fields"]
+    assert finish_install(sandbox, installer["target"].split("|")[2]).status_code == 200
+    answer = sandbox.rest(
+        "placement.bind",
+        {
+            "PLACEMENT": "CRM_ORDER_DETAIL_TAB",
+            "HANDLER": f"{APP_URL}/app",
+            "TITLE": "Binding",
+            "LANG_ALL": {"en": {"TITLE": "Deal binding"}, "ru": {"TITLE": "Привязка к сделке"}},
+        },
+    ).json()
+    assert answer["result"] is True
+    general = get(sandbox, "/shop/orders/details/4/?user=2&lang=ru")
+    assert "Привязка к сделке" in general.text
+    assert "Deal binding" in get(sandbox, "/shop/orders/details/4/?user=2").text
+    tab = launch_form(parse(get(sandbox, "/shop/orders/details/4/?user=2&lang=ru&tab=app-1")))
+    assert query_of(tab["action"])["LANG"] == ["ru"]
+    assert json.loads(tab["fields"]["PLACEMENT_OPTIONS"]) == {
+        "ID": "4",
+        "URI": "/shop/orders/details/4/?IFRAME=Y&IFRAME_TYPE=SIDE_SLIDER",
+    }
 
 
 # -- BX24.js --------------------------------------------------------------------------------
