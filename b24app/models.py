@@ -125,6 +125,16 @@ class BindingAction(enum.StrEnum):
     UNBIND = "unbind"
 
 
+class BindingOutcome(enum.StrEnum):
+    """How an attempt ended."""
+
+    BOUND = "bound"
+    ALREADY_BOUND = "already_bound"
+    REPLACED = "replaced"
+    UNBOUND = "unbound"
+    FAILED = "failed"
+
+
 class BindingRecord(db.Model):  # type: ignore[name-defined]
     """One bind or unbind attempt and how it ended: the portal's history."""
 
@@ -144,6 +154,26 @@ class BindingRecord(db.Model):  # type: ignore[name-defined]
     outcome: Mapped[str] = mapped_column(String(32))
     error_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The user's name as Bitrix24 gave it when acting (history outlives sessions).
+    user_name: Mapped[str] = mapped_column(String(255), default="")
+    # Titles as they were when the attempt ran, for the history screen.
+    owner_title: Mapped[str | None] = mapped_column(Text)
+    # The owner a bind replaced (or an unbind removed: then it equals the owner).
+    replaced_owner_type_id: Mapped[int | None] = mapped_column(Integer)
+    replaced_owner_id: Mapped[int | None] = mapped_column(BigInteger)
+    replaced_owner_title: Mapped[str | None] = mapped_column(Text)
+    # An undo is itself an attempt; it names the attempt it reverted, which names it back.
+    undo_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("binding_records.id", ondelete="SET NULL")
+    )
+    undone_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("binding_records.id", ondelete="SET NULL")
+    )
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the attempt changed or confirmed a binding."""
+        return self.outcome != BindingOutcome.FAILED
 
     def __repr__(self) -> str:
         """Describe the attempt."""
@@ -151,3 +181,22 @@ class BindingRecord(db.Model):  # type: ignore[name-defined]
             f"<BindingRecord {self.action} order={self.order_id} "
             f"owner={self.owner_type_id}:{self.owner_id} {self.outcome}>"
         )
+
+
+class PortalCatalog(db.Model):  # type: ignore[name-defined]
+    """A portal's reference names in one language, cached between opens.
+
+    Owner types, order status names and CRM stage names change rarely; opening the app
+    fetches them in the same batch as the rights and keeps them here, so every worker's
+    picker pages show names without asking Bitrix24 again.
+    """
+
+    __tablename__ = "portal_catalogs"
+
+    portal_id: Mapped[int] = mapped_column(
+        ForeignKey("portals.id", ondelete="CASCADE"), primary_key=True
+    )
+    lang: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # JSON: {"owner_types": [...], "order_statuses": {id: name}, "stages": {type: {id: name}}}
+    data: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

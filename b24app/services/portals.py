@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from b24app.crypto import SecretUnreadable, cipher
 from b24app.errors import BadRequest, Forbidden, Unauthorized, Unavailable, from_bitrix
 from b24app.extensions import db, detached
 from b24app.models import BindingRecord, Portal, UserToken, utcnow
+from b24app.services.catalog import forget_catalogs
 from b24app.services.gateway import gateway
 from b24app.services.permissions import UserProfile, profile_from_batch
 from b24app.services.tokens import (
@@ -39,7 +39,6 @@ PLACEMENTS: dict[str, dict[str, str]] = {
 }
 UNINSTALL_EVENT = "ONAPPUNINSTALL"
 DEFAULT_TOKEN_LIFETIME = 3600
-OWNER_TYPES_TTL = 600.0
 
 
 def public_url(path: str) -> str:
@@ -275,7 +274,7 @@ def _install(
         raise Forbidden("auth_mismatch")
     portal_id = save_portal(verified, application_token, installer.user_id)
     store_chain(db.engine, cipher(), portal_id, installer.user_id, source.pair())
-    forget_owner_types(portal_id)
+    forget_catalogs(portal_id)
     log.info(
         "installed on portal %s (%s) by user %s", portal_id, verified.domain, installer.user_id
     )
@@ -347,56 +346,6 @@ def uninstall_from_event(event: AppEvent) -> int:
         if portal.uninstalled_at is None:
             portal.uninstalled_at = utcnow()
         portal_id: int = portal.id
-    forget_owner_types(portal_id)
+    forget_catalogs(portal_id)
     log.info("uninstalled from portal %s (clean=%s)", portal_id, event.clean)
     return portal_id
-
-
-# -- per-portal cache of the owner types an order may be bound to ------------------------
-
-
-_owner_types: dict[int, tuple[float, list[dict[str, Any]]]] = {}
-_owner_types_lock = threading.Lock()
-
-
-def cached_owner_types(portal_id: int) -> list[dict[str, Any]] | None:
-    """Return the portal's cached owner types, or None when unknown or stale."""
-    with _owner_types_lock:
-        entry = _owner_types.get(portal_id)
-    if entry is None or entry[0] < time.monotonic():
-        return None
-    return entry[1]
-
-
-def remember_owner_types(portal_id: int, raw: Any) -> list[dict[str, Any]]:
-    """Normalise ``crm.enum.getorderownertypes`` output and cache it for the portal."""
-    types = [
-        {
-            "id": int(row["id"]),
-            "name": str(row.get("name") or ""),
-            "code": str(row.get("code") or ""),
-        }
-        for row in _rows(raw)
-        if str(row.get("id", "")).lstrip("-").isdigit()
-    ]
-    with _owner_types_lock:
-        _owner_types[portal_id] = (time.monotonic() + OWNER_TYPES_TTL, types)
-    return types
-
-
-def forget_owner_types(portal_id: int) -> None:
-    """Drop the portal's cached owner types."""
-    with _owner_types_lock:
-        _owner_types.pop(portal_id, None)
-
-
-def owner_types(portal_id: int, source: TokenSource) -> list[dict[str, Any]]:
-    """Return the owner types the portal offers (cached; fetched with the user's token)."""
-    cached = cached_owner_types(portal_id)
-    if cached is not None:
-        return cached
-    try:
-        result = gateway().rest.call(source, "crm.enum.getorderownertypes")
-    except b24.BitrixError as exc:
-        raise from_bitrix(exc) from exc
-    return remember_owner_types(portal_id, result.result)

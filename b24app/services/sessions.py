@@ -14,6 +14,7 @@ from b24app.crypto import cipher
 from b24app.errors import BadRequest, Forbidden, from_bitrix
 from b24app.extensions import db
 from b24app.models import Portal
+from b24app.services.catalog import Catalog, adopt_catalog, catalog_commands, stored_catalog
 from b24app.services.gateway import gateway
 from b24app.services.permissions import (
     PROBE_COMMANDS,
@@ -22,13 +23,7 @@ from b24app.services.permissions import (
     profile_from_batch,
     rights_from_batch,
 )
-from b24app.services.portals import (
-    cached_owner_types,
-    find_portal,
-    placement_source,
-    remember_owner_types,
-    verify_auth,
-)
+from b24app.services.portals import find_portal, placement_source, verify_auth
 from b24app.services.tokens import PostedTokenSource, store_chain, write_session
 
 log = logging.getLogger(__name__)
@@ -43,8 +38,13 @@ class OpenedApp:
     rights: Rights
     placement: str
     placement_options: dict[str, Any]
-    # The owner types the portal offers (``crm.enum.getorderownertypes``), [] when unknown.
-    owner_types: list[dict[str, Any]]
+    # The portal's owner types and names (``catalog.owner_types`` is [] when unknown).
+    catalog: Catalog
+
+    @property
+    def owner_types(self) -> list[dict[str, Any]]:
+        """The owner types the portal offers (``crm.enum.getorderownertypes``)."""
+        return self.catalog.owner_types
 
 
 def _follow_verified_address(portal: Portal, domain: str, endpoint: str) -> None:
@@ -60,7 +60,7 @@ def _follow_verified_address(portal: Portal, domain: str, endpoint: str) -> None
     portal.client_endpoint = endpoint
 
 
-def open_app(request: PlacementRequest) -> OpenedApp:
+def open_app(request: PlacementRequest, lang: str = "en") -> OpenedApp:
     """Handle a placement POST (the left-menu page or a CRM tab) for any user.
 
     One batch with the user's own token names the user and probes the rights (and, when
@@ -73,9 +73,9 @@ def open_app(request: PlacementRequest) -> OpenedApp:
     _follow_verified_address(portal, verified.domain, verified.client_endpoint)
     source = placement_source(verified, request)
     commands = dict(PROBE_COMMANDS)
-    want_owner_types = cached_owner_types(portal.id) is None
-    if want_owner_types:
-        commands["owner_types"] = ("crm.enum.getorderownertypes", None)
+    catalog = stored_catalog(portal.id, lang)
+    if catalog is None:
+        commands.update(catalog_commands(lang))
     try:
         # Every command only reads (the write probe cannot match anything): safe to retry.
         batch = gateway().rest.batch(source, commands)
@@ -85,9 +85,8 @@ def open_app(request: PlacementRequest) -> OpenedApp:
     if verified.user_id is not None and verified.user_id != user.user_id:
         raise Forbidden("auth_mismatch")
     rights = rights_from_batch(batch, user.is_admin)
-    types = cached_owner_types(portal.id) or []
-    if want_owner_types and "owner_types" not in batch.errors:
-        types = remember_owner_types(portal.id, batch.results.get("owner_types"))
+    if catalog is None:
+        catalog = adopt_catalog(portal.id, lang, batch) or Catalog()
     store_chain(db.engine, cipher(), portal.id, user.user_id, source.pair())
     log.info(
         "user %s opened %s on portal %s (%s)",
@@ -102,7 +101,7 @@ def open_app(request: PlacementRequest) -> OpenedApp:
         rights=rights,
         placement=request.placement,
         placement_options=request.placement_options,
-        owner_types=types,
+        catalog=catalog,
     )
 
 

@@ -1,20 +1,168 @@
-"""The JSON API under ``/api/``: bearer session token in, JSON out."""
+"""The JSON API under ``/api/``: bearer session token in, JSON out.
+
+Views parse (the typed models in :mod:`b24app.views.schemas`, through spectree, which also
+writes the OpenAPI document from them), check the caller's rights, call a service and
+return its answer. Every Bitrix24 call uses the acting user's own token chain.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
-from b24app.errors import AppError
-from b24app.security import current_session, issue_oauth_state, portal_origin, require_session
+from flask import Blueprint, Response, jsonify, request
+from spectree import Response as Answers
+from spectree import SecurityScheme, SpecTree
+from spectree.models import SecureType, SecuritySchemeData
+from werkzeug.exceptions import UnsupportedMediaType
+
+from b24app.errors import AppError, Forbidden, InvalidInput
+from b24app.security import (
+    SessionContext,
+    current_session,
+    issue_oauth_state,
+    portal_origin,
+    require_session,
+)
+from b24app.services import bindings, history, pickers, undo
+from b24app.services.catalog import catalog_for
 from b24app.services.gateway import gateway
-from b24app.services.portals import owner_types
-from b24app.services.tokens import token_source
+from b24app.services.history import Actor
+from b24app.services.tokens import UserTokenSource, token_source
+from b24app.views import schemas
+from b24app.views.errors import message_of
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_FIELD_CODES = {"missing": "missing_field", "extra_forbidden": "unknown_field"}
+
+
+def _refuse_invalid(
+    req: Any, resp: Any, error: Exception | None, instance: Any, adapter: Any
+) -> None:
+    """Turn a validation failure into the app's 400, naming the first field at fault."""
+    if error is None:
+        return
+    problems = error.errors() if hasattr(error, "errors") else []
+    first = problems[0] if problems else {}
+    location = [str(part) for part in first.get("loc", ()) if not isinstance(part, int)]
+    field = ".".join(location) or _whole_subject()
+    code = _FIELD_CODES.get(str(first.get("type", "")), "invalid_field")
+    raise InvalidInput(code, field, str(first.get("msg", "")))
+
+
+def _whole_subject() -> str:
+    """Name what a model-level failure is about: the body, or the query string."""
+    return "body" if request.method in {"POST", "PUT", "PATCH"} else "query"
+
+
+spec = SpecTree(
+    "flask",
+    mode="strict",
+    title="Order binding API",
+    version="1",
+    description=(
+        "The app's JSON API, called by its pages inside the Bitrix24 iframe with the session"
+        ' token the page carries. Errors are always `{"error": {"code", "message"}}`.'
+    ),
+    path="api/docs",
+    security_schemes=[
+        SecurityScheme(
+            name="session",
+            data=SecuritySchemeData(
+                type=SecureType.HTTP,
+                scheme="bearer",
+                bearer_format="JWT",
+                description="The session token the app page carries (15 minutes).",
+            ),
+        )
+    ],
+    security={"session": []},
+    before=_refuse_invalid,
+    annotations=False,
+)
+
+_COMMON_ERRORS = {
+    "HTTP_400": schemas.ErrorAnswer,
+    "HTTP_401": schemas.ErrorAnswer,
+    "HTTP_403": schemas.ErrorAnswer,
+    "HTTP_502": schemas.ErrorAnswer,
+    "HTTP_503": schemas.ErrorAnswer,
+}
+
+
+def answers(ok: type, *extra: int, status: int = 200) -> Answers:
+    """Describe an endpoint's answers: ``ok`` and the error shape for each error status."""
+    errors = dict(_COMMON_ERRORS)
+    errors.update({f"HTTP_{code}": schemas.ErrorAnswer for code in extra})
+    return Answers(**{f"HTTP_{status}": ok}, **errors)
+
+
+def json_body(view: Callable[P, R]) -> Callable[P, R]:
+    """Refuse a body that is not JSON (415) before it is validated."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        """Check the content type, then call the view."""
+        if request.mimetype != "application/json":
+            raise UnsupportedMediaType()
+        # Malformed JSON is a 400 here, not an empty body for the validator.
+        request.get_json()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _session() -> SessionContext:
+    """Return the caller, refusing users without any store access."""
+    session = current_session()
+    if not session.rights.can_view:
+        raise Forbidden("no_store_access")
+    return session
+
+
+def _writer() -> SessionContext:
+    """Return the caller, refusing everyone but store administrators (before any call)."""
+    session = _session()
+    if not session.rights.can_bind:
+        raise Forbidden("permission_denied")
+    return session
+
+
+def _tokens(session: SessionContext) -> UserTokenSource:
+    """Return the acting user's own token chain."""
+    return token_source(session.portal.id, session.user_id)
+
+
+def _actor(session: SessionContext) -> Actor:
+    """Return who acts, for the history."""
+    return Actor(session.portal.id, session.user_id, session.user_name)
+
+
+def _query() -> Any:
+    """Return the validated query of this request."""
+    return request.context.query  # type: ignore[attr-defined]
+
+
+def _body() -> Any:
+    """Return the validated JSON body of this request."""
+    return request.context.json  # type: ignore[attr-defined]
+
+
+def _check_id(name: str, value: int) -> int:
+    """Refuse a path id that is not a positive 32-bit integer."""
+    if not 1 <= value <= schemas.MAX_ID:
+        raise InvalidInput("invalid_field", name, "out of range")
+    return value
 
 
 @bp.get("/me")
 @require_session
+@spec.validate(resp=answers(schemas.MeAnswer), tags=["session"])
 def me() -> Response:
     """Describe the caller: portal, user, rights and the owner types the portal offers.
 
@@ -25,7 +173,7 @@ def me() -> Response:
     portal = session.portal
     bitrix_auth = "ok"
     try:
-        types = owner_types(portal.id, token_source(portal.id, session.user_id))
+        types = catalog_for(portal.id, session.lang, _tokens(session)).owner_types
     except AppError as error:
         if error.code != "reauth_required":
             raise
@@ -44,3 +192,134 @@ def me() -> Response:
             "reconnect_url": reconnect,
         }
     )
+
+
+@bp.get("/orders")
+@require_session
+@spec.validate(query=schemas.OrdersQuery, resp=answers(schemas.OrderPage), tags=["pickers"])
+def orders() -> dict[str, Any]:
+    """Orders for the picker: newest first, 50 a page; ``q`` matches id or account number."""
+    session = _session()
+    query = _query()
+    page = pickers.order_page(
+        _tokens(session), session.portal.id, session.lang, query.q, query.cursor
+    )
+    return {"items": page.items, "nextCursor": page.next_cursor}
+
+
+@bp.get("/owners")
+@require_session
+@spec.validate(query=schemas.OwnersQuery, resp=answers(schemas.OwnerPage), tags=["pickers"])
+def owners() -> dict[str, Any]:
+    """Deals or invoices for the picker (only the types the portal offers); ``q``: title or id."""
+    session = _session()
+    query = _query()
+    page = pickers.owner_page(
+        _tokens(session), session.portal.id, session.lang, query.type, query.q, query.cursor
+    )
+    return {"items": page.items, "nextCursor": page.next_cursor}
+
+
+@bp.get("/bindings")
+@require_session
+@spec.validate(
+    query=schemas.BindingsQuery,
+    resp=answers(schemas.BindingsAnswer),
+    tags=["bindings"],
+)
+def list_bindings() -> dict[str, Any]:
+    """With ``orderId``: the order and its owner. With an owner: the orders bound to it."""
+    session = _session()
+    query = _query()
+    tokens = _tokens(session)
+    if query.orderId is not None:
+        return bindings.order_binding(tokens, session.portal.id, session.lang, query.orderId)
+    page = bindings.owner_orders(
+        tokens, session.portal.id, session.lang, query.ownerTypeId, query.ownerId, query.cursor
+    )
+    return {"items": page.items, "nextCursor": page.next_cursor}
+
+
+@bp.post("/bindings")
+@require_session
+@json_body
+@spec.validate(
+    json=schemas.BindBody, resp=answers(schemas.BindAnswer, 404, 413, 415), tags=["bindings"]
+)
+def create_binding() -> dict[str, Any]:
+    """Bind an order to a deal or invoice (replacing its owner) in one Bitrix24 batch."""
+    session = _writer()
+    body = _body()
+    result = bindings.bind(
+        _tokens(session),
+        _actor(session),
+        session.lang,
+        bindings.Triple(body.orderId, body.ownerTypeId, body.ownerId),
+    )
+    return {
+        "binding": result.binding,
+        "replaced": result.replaced,
+        "outcome": result.outcome,
+        "historyId": result.history_id,
+    }
+
+
+@bp.delete("/bindings/<int:order_id>")
+@require_session
+@spec.validate(
+    query=schemas.OwnerQuery, resp=answers(schemas.UnbindAnswer, 404, 409), tags=["bindings"]
+)
+def delete_binding(order_id: int) -> dict[str, Any]:
+    """Unbind the order from the owner the user saw; 409 when its owner changed meanwhile."""
+    session = _writer()
+    query = _query()
+    triple = bindings.Triple(_check_id("orderId", order_id), query.ownerTypeId, query.ownerId)
+    result = bindings.unbind(_tokens(session), _actor(session), triple)
+    return {"removed": result.removed, "historyId": result.history_id}
+
+
+@bp.get("/history")
+@require_session
+@spec.validate(query=schemas.HistoryQuery, resp=answers(schemas.HistoryPage), tags=["history"])
+def list_history() -> dict[str, Any]:
+    """The portal's bind, rebind and unbind attempts, newest first, 50 a page."""
+    session = _session()
+    query = _query()
+    cursor = int(query.cursor) if query.cursor else None
+    records, next_cursor = history.history_page(session.portal.id, cursor)
+    items = [
+        history.entry_view(
+            record,
+            can_undo=session.rights.can_bind,
+            reason=_reason(record.error_code, session.lang),
+        )
+        for record in records
+    ]
+    return {"items": items, "nextCursor": str(next_cursor) if next_cursor else None}
+
+
+def _reason(code: str | None, lang: str) -> str | None:
+    """Return why an attempt failed, in the user's language."""
+    return message_of(AppError(code), lang) if code else None
+
+
+@bp.post("/history/<int:record_id>/undo")
+@require_session
+@spec.validate(resp=answers(schemas.UndoAnswer, 404, 409), tags=["history"])
+def undo_attempt(record_id: int) -> dict[str, Any]:
+    """Undo a successful attempt; 409 when the order's owner changed since."""
+    session = _writer()
+    result = undo.undo(_tokens(session), _actor(session), session.lang, _check_id("id", record_id))
+    return {"undone": record_id, **result.answer}
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """Serve the OpenAPI 3.1 document generated from the models that validate requests."""
+    return jsonify(openapi_document())
+
+
+def openapi_document() -> dict[str, Any]:
+    """Return the API's OpenAPI document (needs an app context)."""
+    document: dict[str, Any] = spec.spec
+    return document

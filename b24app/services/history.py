@@ -1,0 +1,154 @@
+"""The portal's history of bind, rebind and unbind attempts, as the app recorded them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from b24app.extensions import db
+from b24app.models import BindingAction, BindingOutcome, BindingRecord
+from b24app.services.owners import OWNER_KINDS
+from b24app.services.tokens import write_session
+
+if TYPE_CHECKING:
+    from b24app.services.bindings import Triple
+
+HISTORY_PAGE = 50
+# Long titles are kept whole in Bitrix24; the history needs enough to recognise one.
+TITLE_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: the portal and the Bitrix24 user whose token the app uses."""
+
+    portal_id: int
+    user_id: int
+    user_name: str
+
+
+def _clip(title: str | None) -> str | None:
+    """Keep a title to a size the history can hold."""
+    return None if title is None else title[:TITLE_LIMIT]
+
+
+def record_attempt(
+    actor: Actor,
+    action: BindingAction,
+    triple: Triple,
+    outcome: BindingOutcome,
+    error_code: str | None,
+    *,
+    owner_title: str | None = None,
+    replaced: Triple | None = None,
+    replaced_title: str | None = None,
+    undo_of: int | None = None,
+) -> int:
+    """Store one attempt (and link an undo to what it undid); return its id."""
+    with write_session(db.engine) as session:
+        record = BindingRecord(
+            portal_id=actor.portal_id,
+            user_id=actor.user_id,
+            user_name=actor.user_name[:255],
+            order_id=triple.order_id,
+            owner_type_id=triple.owner_type_id,
+            owner_id=triple.owner_id,
+            action=action.value,
+            outcome=outcome.value,
+            error_code=error_code,
+            owner_title=_clip(owner_title),
+            replaced_owner_type_id=replaced.owner_type_id if replaced else None,
+            replaced_owner_id=replaced.owner_id if replaced else None,
+            replaced_owner_title=_clip(replaced_title),
+            undo_of_id=undo_of,
+        )
+        session.add(record)
+        session.flush()
+        record_id: int = record.id
+        if undo_of is not None and outcome is not BindingOutcome.FAILED:
+            original = session.get(BindingRecord, undo_of)
+            if original is not None and original.portal_id == actor.portal_id:
+                original.undone_by_id = record_id
+    return record_id
+
+
+def last_known_title(portal_id: int, owner_type_id: int, owner_id: int) -> str | None:
+    """Return the newest title the history saw for an owner (no Bitrix24 call)."""
+    title: str | None = db.session.scalars(
+        select(BindingRecord.owner_title)
+        .where(
+            BindingRecord.portal_id == portal_id,
+            BindingRecord.owner_type_id == owner_type_id,
+            BindingRecord.owner_id == owner_id,
+            BindingRecord.owner_title.is_not(None),
+        )
+        .order_by(BindingRecord.id.desc())
+        .limit(1)
+    ).first()
+    return title
+
+
+def find_record(portal_id: int, record_id: int) -> BindingRecord | None:
+    """Return one of the portal's attempts."""
+    record = db.session.get(BindingRecord, record_id)
+    if record is None or record.portal_id != portal_id:
+        return None
+    return record
+
+
+def is_undoable(record: BindingRecord) -> bool:
+    """Tell whether undoing the attempt would change something."""
+    return (
+        record.outcome in {BindingOutcome.BOUND, BindingOutcome.REPLACED, BindingOutcome.UNBOUND}
+        and record.undone_by_id is None
+    )
+
+
+def _owner(type_id: int | None, owner_id: int | None, title: str | None) -> dict[str, Any] | None:
+    """Return an owner reference for a history entry."""
+    if type_id is None or owner_id is None:
+        return None
+    kind = OWNER_KINDS.get(type_id)
+    return {
+        "ownerTypeId": type_id,
+        "ownerId": owner_id,
+        "title": title,
+        "path": kind.path(owner_id) if kind else None,
+    }
+
+
+def entry_view(record: BindingRecord, *, can_undo: bool, reason: str | None) -> dict[str, Any]:
+    """Return the API's history entry."""
+    replaced = None
+    if record.action == BindingAction.BIND:
+        replaced = _owner(
+            record.replaced_owner_type_id, record.replaced_owner_id, record.replaced_owner_title
+        )
+    return {
+        "id": record.id,
+        "createdAt": record.created_at.isoformat(),
+        "user": {"id": record.user_id, "name": record.user_name},
+        "action": record.action,
+        "orderId": record.order_id,
+        "owner": _owner(record.owner_type_id, record.owner_id, record.owner_title),
+        "replaced": replaced,
+        "outcome": record.outcome,
+        "errorCode": record.error_code,
+        "reason": reason,
+        "undoOf": record.undo_of_id,
+        "undoneBy": record.undone_by_id,
+        "undoable": can_undo and is_undoable(record),
+    }
+
+
+def history_page(portal_id: int, cursor: int | None) -> tuple[list[BindingRecord], int | None]:
+    """Return one page of the portal's attempts, newest first, and the next cursor."""
+    query = select(BindingRecord).where(BindingRecord.portal_id == portal_id)
+    if cursor is not None:
+        query = query.where(BindingRecord.id < cursor)
+    rows = list(db.session.scalars(query.order_by(BindingRecord.id.desc()).limit(HISTORY_PAGE + 1)))
+    more = len(rows) > HISTORY_PAGE
+    rows = rows[:HISTORY_PAGE]
+    return rows, rows[-1].id if more and rows else None
