@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from b24sandbox import seed_words as words
 from b24sandbox.config import SandboxConfig
-from b24sandbox.data import reference, schema
+from b24sandbox.data import fixtures, reference, schema
 from b24sandbox.filters import PORTAL_TZ, FieldMap
 from b24sandbox.users import USERS
 
@@ -30,7 +30,7 @@ SPAN = 730 * 86400
 _OFFSET = 3 * 3600
 EMPLOYEES = tuple(USERS)
 T = TypeVar("T")
-# Deals, smart invoices and orders up to this id carry fixed fixtures (see docs/sandbox.md).
+# Deals, smart invoices and orders up to this id carry fixed fixtures (data/fixtures.py).
 FIXTURE_IDS = 10
 
 
@@ -226,9 +226,10 @@ def deal_records(dice: Dice, count: int) -> Iterator[dict[str, object]]:
         moved = created + dice.below(20 * 86400)
         updated = moved + dice.below(5 * 86400)
         assigned = dice.pick(EMPLOYEES)
+        title = deal_title(dice)  # drawn even when a fixture replaces it: the stream stays put
         yield {
             "id": deal_id,
-            "title": deal_title(dice),
+            "title": fixtures.DEAL_TITLES.get(deal_id, title),
             "type_id": dice.pick(DEAL_TYPES),
             "category_id": category,
             "stage_id": stage,
@@ -285,6 +286,7 @@ def smart_invoice_records(dice: Dice, count: int, deals: int) -> Iterator[dict[s
         assigned = dice.pick(EMPLOYEES)
         # Most invoices keep the default title; some were renamed after what they bill.
         title = deal_title(dice) if dice.chance(0.4) else f"Invoice #{invoice_id}"
+        title = fixtures.SMART_INVOICE_TITLES.get(invoice_id, title)
         yield {
             "id": invoice_id,
             "xml_id": None,
@@ -382,9 +384,18 @@ def binding_rows(
 ) -> Iterator[tuple[int, int, int, int]]:
     """Bind some orders to owners, as orders created from deals and invoices are.
 
-    About a quarter of the orders belong to a deal, a few to an invoice, and only to owner
-    types the portal allows.
+    Orders up to ``FIXTURE_IDS`` get the fixed bindings of :mod:`fixtures` (where the owner
+    exists and its type is allowed). Of the others, about a quarter belong to a deal, a few to
+    an invoice, and only to owner types the portal allows.
     """
+    sizes = {2: config.deals, 31: config.invoices}
+    for order_id, (owner_type, owner_id) in sorted(fixtures.BINDINGS.items()):
+        if (
+            order_id <= config.orders
+            and owner_type in config.owner_types
+            and owner_id <= sizes[owner_type]
+        ):
+            yield (portal_id, order_id, owner_type, owner_id)
     owners: list[tuple[int, int, float]] = []  # (type, how many exist, share of orders)
     if 2 in config.owner_types and config.deals:
         owners.append((2, config.deals, 0.25))
@@ -392,7 +403,7 @@ def binding_rows(
         owners.append((31, config.invoices, 0.05))
     if 5 in config.owner_types and config.invoices:
         owners.append((5, config.invoices, 0.03))
-    for order_id in range(1, config.orders + 1):
+    for order_id in range(FIXTURE_IDS + 1, config.orders + 1):
         roll = dice.random()
         for owner_type, count, share in owners:
             if roll < share:

@@ -347,17 +347,32 @@ def test_cards_show_their_entity_and_missing_ones_are_not_found(sandbox: Any, pa
 
 
 def test_the_deal_card_shows_the_deal_and_its_bound_orders(sandbox: Any) -> None:
-    deal = sandbox.rest("crm.item.list", {"entityTypeId": 2, "filter": {"id": 4}}).json()
+    deal = sandbox.rest("crm.item.list", {"entityTypeId": 2, "filter": {"id": 1}}).json()
     bound = sandbox.rest(
-        "crm.orderentity.add", {"fields": {"orderId": 11, "ownerTypeId": 2, "ownerId": 4}}
+        "crm.orderentity.add", {"fields": {"orderId": 11, "ownerTypeId": 2, "ownerId": 1}}
     ).json()
     assert bound["result"]["dealOrder"]["orderId"] == 11
     order = sandbox.rest("sale.order.get", {"id": 11}).json()["result"]["order"]
-    response = get(sandbox, "/crm/deal/details/4/")
+    response = get(sandbox, "/crm/deal/details/1/")
     assert deal["result"]["items"][0]["title"] in response.text
     assert f"Order {order['accountNumber']}" in response.text
     order_card = get(sandbox, "/shop/orders/details/11/")
-    assert 'href="/crm/deal/details/4/?user=1"' in order_card.text
+    assert 'href="/crm/deal/details/1/?user=1"' in order_card.text
+
+
+@pytest.mark.parametrize("path", ["/crm/deal/details/{id}/", "/crm/type/31/details/{id}/"])
+@pytest.mark.parametrize(
+    ("entity_id", "raw", "escaped"),
+    [
+        (3, "<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+        (4, "<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"),
+    ],
+)
+def test_cards_show_hostile_titles_as_text(
+    sandbox: Any, path: str, entity_id: int, raw: str, escaped: str
+) -> None:
+    response = get(sandbox, path.format(id=entity_id))
+    assert escaped in response.text and raw not in response.text
 
 
 def test_employees_without_store_access_cannot_open_order_cards(sandbox: Any) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from b24sandbox import data
 from b24sandbox.config import SandboxConfig
-from b24sandbox.data import reference
+from b24sandbox.data import fixtures, reference
 from b24sandbox.data.seed import day, stamp
 from b24sandbox.state import Database
 
@@ -214,3 +214,26 @@ def test_every_seeded_status_and_stage_is_in_its_reference_book():
     assert {r[0] for r in db.query("SELECT DISTINCT stage_id FROM crm_smart_invoice")} == (
         INVOICE_STAGES
     )
+
+
+def test_fixtures_are_the_same_for_every_seed_and_follow_the_sizes():
+    for seed in (3, 4):
+        db = seeded(SandboxConfig(seed=seed, orders=200, deals=70, invoices=40))
+        deals = dict(db.query("SELECT id, title FROM crm_deal WHERE id <= 7 ORDER BY id"))
+        assert deals == fixtures.DEAL_TITLES
+        invoices = dict(db.query("SELECT id, title FROM crm_smart_invoice WHERE id <= 7"))
+        assert invoices == fixtures.SMART_INVOICE_TITLES
+        bound = {
+            r[0]: (r[1], r[2])
+            for r in db.query(
+                "SELECT order_id, owner_type_id, owner_id FROM crm_order_entity"
+                " WHERE order_id <= 10"
+            )
+        }
+        assert bound == fixtures.BINDINGS
+        low = db.query("SELECT DISTINCT category_id FROM crm_deal WHERE id <= 10")
+        assert [tuple(r) for r in low] == [(0,)]
+    small = seeded(SandboxConfig(orders=8, deals=3, invoices=2, owner_types=(2,)))
+    rows = small.query("SELECT order_id, owner_type_id, owner_id FROM crm_order_entity")
+    assert {r[0]: (r[1], r[2]) for r in rows} == {1: (2, 1), 2: (2, 1), 6: (2, 3)}
+    assert count(small, "crm_deal") == 3
