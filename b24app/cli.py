@@ -1,6 +1,9 @@
-"""Command-line tools: ``flask tokens rotate-keys``."""
+"""Command-line tools: ``flask tokens rotate-keys``, ``flask openapi``."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -76,6 +79,20 @@ def rotate_keys() -> None:
         )
 
 
+@click.command("openapi")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file.")
+def openapi_command(output: str | None) -> None:
+    """Print (or write) the API's OpenAPI document; docs/openapi.json is its committed copy."""
+    from b24app.views.api import openapi_document
+
+    text = json.dumps(openapi_document(), indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
 def init_cli(app: Flask) -> None:
     """Register the app's commands."""
     app.cli.add_command(tokens_cli)
+    app.cli.add_command(openapi_command)

@@ -84,6 +84,11 @@ spec = SpecTree(
     security={"session": []},
     before=_refuse_invalid,
     annotations=False,
+    # Invalid requests answer 400 in the app's error shape (the endpoints declare it).
+    validation_error_status=400,
+    # Schema names as the models are named (they are unique in b24app.views.schemas).
+    naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda parent, child: child,
 )
 
 _COMMON_ERRORS = {

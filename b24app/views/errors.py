@@ -25,7 +25,7 @@ from b24app.errors import (
     Unavailable,
     from_bitrix,
 )
-from b24app.i18n import request_language, translate
+from b24app.i18n import DEFAULT_LANGUAGE, request_language, translate
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,18 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "too_many_requests",
 }
+
+
+def answer_language() -> str:
+    """Pick the language for an error answer without ever failing.
+
+    Reading the language may read a form body, and the body may be the very thing that is
+    refused (too large, unreadable): then the answer is in the default language.
+    """
+    try:
+        return request_language()
+    except HTTPException:
+        return DEFAULT_LANGUAGE
 
 
 def status_of(error: AppError) -> int:
@@ -86,7 +98,7 @@ def error_response(
         response = jsonify({"error": body})
         response.status_code = status
         return response
-    lang = request_language()
+    lang = answer_language()
     title = translate(f"title.{status}", lang, default=translate("title.error", lang))
     html = render_template("error.html", status=status, code=code, title=title, message=message)
     return Response(html, status=status, mimetype="text/html")
@@ -100,7 +112,7 @@ def handle_app_error(error: AppError) -> Response:
     if isinstance(error, Busy):
         extra["retryAfter"] = error.retry_after
     response = error_response(
-        status_of(error), error.code, message_of(error, request_language()), extra
+        status_of(error), error.code, message_of(error, answer_language()), extra
     )
     if isinstance(error, Busy):
         response.headers["Retry-After"] = str(error.retry_after)
@@ -116,7 +128,7 @@ def handle_http_error(error: HTTPException) -> Response:
     """Answer routing and protocol errors (404, 405, bad JSON...) in the same shape."""
     status = error.code or 500
     code = _HTTP_CODES.get(status, "http_error")
-    return error_response(status, code, translate(f"error.{code}", request_language()))
+    return error_response(status, code, translate(f"error.{code}", answer_language()))
 
 
 def handle_unexpected(error: Exception) -> Response:
@@ -125,7 +137,7 @@ def handle_unexpected(error: Exception) -> Response:
         return handle_http_error(error)
     log.exception("unexpected error on %s %s", request.method, request.path)
     return error_response(
-        500, "internal_error", translate("error.internal_error", request_language())
+        500, "internal_error", translate("error.internal_error", answer_language())
     )
 
 

@@ -151,6 +151,8 @@ def app_config(
         "B24_JS_URL": f"{sandbox.url}/bx24.js",
         "ALLOW_HTTP_PORTALS": True,
         "B24_HTTP_TIMEOUT": 5,
+        # Retries pause a few milliseconds: tests never wait on backoff.
+        "B24_RETRY_BASE_DELAY": 0.01,
     }
     seen_secrets.add(config["B24_CLIENT_SECRET"], config["SECRET_KEY"], *config["TOKEN_KEYS"])
     return config
