@@ -93,4 +93,4 @@ def home() -> str:
     chosen = normalise_language(request.args.get("LANG") or request.args.get("lang"))
     if chosen:
         g.lang = chosen
-    return render_template("home.html", install_url=url_for("install.install_page"))
+    return render_template("home.html", install_url=url_for("install.install"))

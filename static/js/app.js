@@ -1,72 +1,86 @@
-// The app page: read the session handed over by the server, then show who is signed in.
-import { api, ApiError, setSessionToken } from './api.js';
-import { fitWindow } from './bx24.js';
+// The app page, for every placement: hand the session to the API client, then start the
+// screen the server rendered (data-screen): the app page, a deal/invoice tab or an order tab.
+
+import { api, setApiRoot, setSessionToken } from './api.js';
+import { createBinder } from './binder.js';
+import { createBindingsList } from './bindings.js';
+import { followContent, handleSliderLinks } from './bx24.js';
+import { byId } from './dom.js';
+import { setReconnectUrl, showError } from './feedback.js';
+import { createHistory } from './history.js';
+import { t } from './i18n.js';
 
 const body = document.body;
-const strings = JSON.parse(body.dataset.strings || '{}');
-const t = (key, params = {}) =>
-  (strings[key] || key).replace(/\{(\w+)\}/g, (_, name) => (name in params ? params[name] : `{${name}}`));
-
 setSessionToken(body.dataset.session);
 // Keep the token out of the DOM once the API module holds it.
 delete body.dataset.session;
+setApiRoot(body.dataset.apiRoot);
 
-const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
+const canBind = body.dataset.canBind === 'true';
+const canView = body.dataset.canView === 'true';
 
-function roleText(rights) {
-  return t(`ui.role.${rights.role}`);
-}
-
-function showIdentity(me) {
-  byTestId('current-user').textContent = t('ui.signed_in', { name: me.user.name, domain: me.portal.domain });
-  byTestId('portal-domain').textContent = me.portal.domain;
-  byTestId('user-name').textContent = `${me.user.name} (#${me.user.id})`;
-  byTestId('user-rights').textContent = roleText(me.rights);
-  byTestId('owner-types').textContent = me.owner_types.map((type) => type.name).join(', ') || '—';
-  byTestId('session-info').hidden = false;
-}
-
-function showPermissionNotice(rights) {
-  const notice = byTestId('permission-denied');
-  if (rights.can_bind) {
-    notice.hidden = true;
-    return;
-  }
-  const kind = rights.can_view ? 'read_only' : 'no_access';
-  notice.querySelector('[data-role="title"]').textContent = t(`ui.denied.${kind}.title`);
-  notice.querySelector('[data-role="text"]').textContent = t(`ui.denied.${kind}.text`);
-  notice.querySelector('[data-role="who"]').textContent = t('ui.denied.who');
-  notice.dataset.kind = kind;
-  notice.hidden = false;
-}
-
-function showError(error, reconnectUrl) {
-  const panel = byTestId('app-error');
-  const code = error instanceof ApiError ? error.code : 'network_error';
-  const known = strings[`ui.error.${code}`];
-  panel.querySelector('[data-role="text"]').textContent = known || error.message || t('ui.error.generic');
-  panel.dataset.errorCode = code;
-  const link = panel.querySelector('[data-role="reconnect"]');
-  if (code === 'reauth_required' && reconnectUrl) {
-    link.href = reconnectUrl;
-    link.hidden = false;
-  }
-  panel.hidden = false;
-}
-
-async function main() {
+// The session's health: a dead Bitrix24 sign-in shows the reconnect link before any action.
+async function checkSignIn() {
   try {
     const me = await api(body.dataset.meUrl);
-    showIdentity(me);
-    showPermissionNotice(me.rights);
+    setReconnectUrl(me.reconnect_url);
     if (me.bitrix_auth === 'reauth_required') {
-      showError(new ApiError(401, 'reauth_required', ''), me.reconnect_url);
+      showError(byId('app-error'), { code: 'reauth_required', message: t('ui.error.reauth_required') });
     }
-    document.dispatchEvent(new CustomEvent('b24app:ready', { detail: me }));
   } catch (error) {
-    showError(error, null);
+    showError(byId('app-error'), error);
   }
-  fitWindow();
 }
 
-main();
+// A deal's or an invoice's own row (for its title in sentences), looked up by id.
+async function findOwner(ownerTypeId, ownerId) {
+  try {
+    const page = await api('owners', { query: { type: ownerTypeId, q: String(ownerId) } });
+    return (page.items || []).find((item) => Number(item.id) === ownerId) || null;
+  } catch {
+    return null;
+  }
+}
+
+function startDefault() {
+  let history = null;
+  const binder = createBinder({ canBind, onChanged: () => history && history.reload() });
+  history = createHistory({ canUndo: canBind, onChanged: ({ orderId }) => binder.reload(orderId) });
+}
+
+function startOwnerTab() {
+  const ownerTypeId = Number(body.dataset.ownerTypeId);
+  const ownerId = Number(body.dataset.ownerId);
+  const card = { ownerTypeId, id: ownerId, ownerId };
+  let list = null;
+  const binder = canBind
+    ? createBinder({ owner: card, canBind, onChanged: () => list && list.reload() })
+    : null;
+  list = createBindingsList({
+    ownerTypeId,
+    ownerId,
+    owner: card,
+    onChanged: ({ orderId }) => binder && binder.reload(orderId),
+  });
+  findOwner(ownerTypeId, ownerId).then((found) => {
+    if (!found) return;
+    if (binder) binder.setOwner(found);
+    list.setOwner(found);
+  });
+}
+
+function startOrderTab() {
+  createBinder({ orderId: Number(body.dataset.orderId), canBind });
+}
+
+handleSliderLinks();
+followContent();
+checkSignIn();
+if (canView) {
+  const screen = body.dataset.screen;
+  if (screen === 'owner') startOwnerTab();
+  else if (screen === 'order') startOrderTab();
+  else startDefault();
+}
+// The controls answer from now on (tests wait for this rather than for time).
+body.dataset.state = 'ready';

@@ -11,3 +11,42 @@ export function fitWindow() {
     if (typeof bx.fitWindow === 'function') bx.fitWindow();
   });
 }
+
+// Let the frame follow its content: every change of the page's size (and every layout
+// event a widget sends, such as a picker's list opening over the content) refits the frame,
+// at most once per animation frame.
+export function followContent() {
+  let pending = false;
+  const refit = () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      fitWindow();
+    });
+  };
+  if (typeof ResizeObserver === 'function') new ResizeObserver(refit).observe(document.body);
+  document.addEventListener('b24app:layout', refit);
+  refit();
+}
+
+// Open a portal page (a deal or smart-invoice card) in the Bitrix24 slider. Links carry the
+// portal address in href, so without BX24.openPath, or when the portal refuses the path,
+// the card opens in a new tab instead.
+function openInSlider(link) {
+  const path = link.dataset.jsOpenPath;
+  const bx = window.BX24;
+  if (!path || !bx || typeof bx.openPath !== 'function') return false;
+  bx.openPath(path, (answer) => {
+    if (answer && answer.result === 'error') window.open(link.href, '_blank', 'noopener');
+  });
+  return true;
+}
+
+export function handleSliderLinks() {
+  document.addEventListener('click', (event) => {
+    const link = event.target instanceof Element ? event.target.closest('a[data-js-open-path]') : null;
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    if (openInSlider(link)) event.preventDefault();
+  });
+}

@@ -1,0 +1,83 @@
+// Telling the user what happened: API errors in words (the server's message is already in
+// the user's language), the permission panels, results and the unbind confirmation.
+
+import { byId, part, show } from './dom.js';
+import { has, t } from './i18n.js';
+
+let reconnectUrl = null;
+
+export function setReconnectUrl(url) {
+  reconnectUrl = url || null;
+  document.querySelectorAll('[data-js-reconnect]').forEach((link) => {
+    if (reconnectUrl) link.href = reconnectUrl;
+  });
+}
+
+export function messageOf(error) {
+  if (!error) return t('ui.error.generic');
+  if (error.code === 'network_error') return t('ui.error.network_error');
+  if (error.message) return error.message;
+  const key = `ui.error.${error.code}`;
+  return has(key) ? t(key) : t('ui.error.generic');
+}
+
+export function isPermissionError(error) {
+  return Boolean(error) && (error.code === 'permission_denied' || error.code === 'no_store_access');
+}
+
+// The same panel the server renders on opening; the controls that write stop working.
+export function showPermissionPanel(code) {
+  const kind = code === 'no_store_access' ? 'no_access' : 'read_only';
+  const panel = byId(`denied-${kind}`);
+  show(panel);
+  const explanation = byId('denied-explanation');
+  document.querySelectorAll('#bind-button, #unbind-button, [data-js-unbind], [data-js-undo]').forEach((button) => {
+    button.disabled = true;
+    if (explanation) button.setAttribute('aria-describedby', explanation.id);
+  });
+  if (kind === 'no_access') show(byId('screen'), false);
+  if (panel) panel.scrollIntoView({ block: 'nearest' });
+}
+
+// Show error in region (an alert with data-js-text, optionally data-js-reconnect).
+export function showError(region, error) {
+  if (isPermissionError(error)) {
+    showPermissionPanel(error.code);
+    return;
+  }
+  const target = region || byId('app-error');
+  if (!target) return;
+  part(target, 'text').textContent = messageOf(error);
+  target.dataset.errorCode = error.code || 'error';
+  const link = part(target, 'reconnect');
+  if (link) {
+    const reconnect = error.code === 'reauth_required' && reconnectUrl;
+    if (reconnect) link.href = reconnectUrl;
+    show(link, Boolean(reconnect));
+  }
+  show(target);
+}
+
+export function clearMessage(region) {
+  if (region) show(region, false);
+}
+
+export function showMessage(region, text) {
+  if (!region) return;
+  part(region, 'text').textContent = text;
+  show(region);
+}
+
+// Ask in the modal dialog; resolves true when the user confirms.
+export function confirmDialog(text) {
+  const dialog = byId('unbind-dialog');
+  if (!dialog || typeof dialog.showModal !== 'function') return Promise.resolve(false);
+  part(dialog, 'text').textContent = text;
+  dialog.returnValue = '';
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true });
+    dialog.showModal();
+    // A destructive question starts on the harmless answer.
+    part(dialog, 'cancel')?.focus();
+  });
+}
