@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from b24sandbox import tokens
 from b24sandbox.faults import MALFORMED, TIMEOUT, Fault
@@ -185,14 +185,24 @@ def rest_call(method: str) -> Response:
         )
         body = success_body(run_method(ctx, spec, params), started)
     except RestError as error:
-        sandbox.calls.record(name, user_id, error.status, error.code, origin.id)
+        sandbox.calls.record(
+            name, user_id, error.status, error.code, origin.id, commands=batch_commands()
+        )
         return json_response(error.body(), error.status)
     except Exception:
         log.exception("REST method %s failed", name)
-        sandbox.calls.record(name, user_id, 500, "INTERNAL_SERVER_ERROR", origin.id)
+        sandbox.calls.record(
+            name, user_id, 500, "INTERNAL_SERVER_ERROR", origin.id, commands=batch_commands()
+        )
         return json_response(error_body("INTERNAL_SERVER_ERROR", "Internal server error"), 500)
-    sandbox.calls.record(name, user_id, 200, None, origin.id)
+    sandbox.calls.record(name, user_id, 200, None, origin.id, commands=batch_commands())
     return json_response(body)
+
+
+def batch_commands() -> list[str] | None:
+    """The methods of the batch this request ran (None unless it ran ``batch``)."""
+    commands = g.get("batch_commands")
+    return list(commands) if commands is not None else None
 
 
 def apply_fault(sandbox: Sandbox, fault: Fault) -> Response | None:
@@ -297,6 +307,9 @@ def batch(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         raise RestError(
             "ERROR_ARGUMENT", "Argument 'cmd' must be an array", 400, {"argument": "cmd"}
         )
+    if not ctx.in_batch:
+        # For the call log: which methods this batch carried (a nested one is refused anyway).
+        g.batch_commands = [parse_command(c)[0] for c in commands.values()]
     if len(commands) > BATCH_LIMIT:
         raise RestError("ERROR_BATCH_LENGTH_EXCEEDED", "Max batch length exceeded", 400)
     halt = is_true(params.get("halt", False))

@@ -132,8 +132,12 @@ class CallLog:
         error: str | None,
         portal_id: int,
         in_batch: bool = False,
+        commands: list[str] | None = None,
     ) -> None:
-        """Log one call under its canonical lowercase method name."""
+        """Log one call under its canonical lowercase method name.
+
+        ``commands`` (a batch call's own entry) lists its commands' methods in ``cmd`` order.
+        """
         entry: dict[str, Any] = {
             "method": method,
             "user_id": user_id,
@@ -144,6 +148,8 @@ class CallLog:
         }
         if in_batch:
             entry["batch"] = True
+        if commands is not None:
+            entry["commands"] = commands
         with self._lock:
             self._calls.append(entry)
             self._counts[method] += 1
