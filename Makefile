@@ -9,12 +9,19 @@ SANDBOX_PORT ?= 5001
 
 .PHONY: setup chromium lint typecheck migrations-check test test-sqlite test-postgres run sandbox bench clean
 
-setup: $(VENV)/.installed
+# Compiled message catalogues are not in git: each .mo is rebuilt when its .po is newer
+# (the app also compiles a missing or stale one when it starts).
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard b24app/translations/*/LC_MESSAGES/messages.po))
+
+setup: $(VENV)/.installed $(MO_FILES)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+b24app/translations/%.mo: b24app/translations/%.po | $(VENV)/.installed
+	$(BIN)/pybabel -q compile -i $< -o $@.tmp && mv -f $@.tmp $@
 
 # Browser tests drive Debian's chromium; install it when missing and we may.
 chromium:
