@@ -246,17 +246,20 @@ def test_translate_plural_passes_other_params_and_tolerates_unknown_keys():
 
 
 def test_plural_strings_for_uses_the_cldr_categories_of_intl_plural_rules():
-    assert plural_strings_for("ui.", "en") == {
-        "ui.orders_count": {"one": "{count} order", "other": "{count} orders"}
+    assert plural_strings_for("ui.", "en")["ui.orders_count"] == {
+        "one": "{count} order",
+        "other": "{count} orders",
     }
-    assert plural_strings_for("ui.", "ru") == {
-        "ui.orders_count": {
-            "one": "{count} заказ",
-            "few": "{count} заказа",
-            "many": "{count} заказов",
-            "other": "{count} заказа",  # fractions: 1,5 заказа
-        }
+    assert plural_strings_for("ui.", "ru")["ui.orders_count"] == {
+        "one": "{count} заказ",
+        "few": "{count} заказа",
+        "many": "{count} заказов",
+        "other": "{count} заказа",  # fractions: 1,5 заказа
     }
+    for lang in LANGUAGES:
+        plurals = plural_strings_for("ui.", lang)
+        assert all(set(forms) == set(PLURAL_CATEGORIES[lang]) for forms in plurals.values())
+        assert not set(plurals) & set(strings_for("ui.", lang))
     assert plural_strings_for("install.", "ru") == {}
 
 
