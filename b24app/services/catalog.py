@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from b24app.bitrix.client import BatchResult, TokenSource, extract_rows
 from b24app.bitrix.errors import BitrixError
@@ -152,11 +153,14 @@ def catalog_from_batch(batch: BatchResult) -> Catalog | None:
 
 def stored_catalog(portal_id: int, lang: str) -> Catalog | None:
     """Return the portal's fresh catalog in ``lang``, or None."""
-    row = db.session.scalars(
-        select(PortalCatalog).where(
-            PortalCatalog.portal_id == portal_id, PortalCatalog.lang == lang
-        )
-    ).one_or_none()
+    # A short session of its own: the caller goes on to call Bitrix24, and must not hold a
+    # pooled connection meanwhile (see ``b24app.extensions.detached``).
+    with Session(db.engine) as session:
+        row = session.scalars(
+            select(PortalCatalog).where(
+                PortalCatalog.portal_id == portal_id, PortalCatalog.lang == lang
+            )
+        ).one_or_none()
     if row is None or row.fetched_at < utcnow() - CATALOG_TTL:
         return None
     try:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from b24app.extensions import db
 from b24app.models import BindingAction, BindingOutcome, BindingRecord
@@ -76,7 +77,13 @@ def record_attempt(
 
 def last_known_title(portal_id: int, owner_type_id: int, owner_id: int) -> str | None:
     """Return the newest title the history saw for an owner (no Bitrix24 call)."""
-    title: str | None = db.session.scalars(
+    with Session(db.engine) as session:
+        return _last_title(session, portal_id, owner_type_id, owner_id)
+
+
+def _last_title(session: Session, portal_id: int, owner_type_id: int, owner_id: int) -> str | None:
+    """Query the newest known title of an owner."""
+    title: str | None = session.scalars(
         select(BindingRecord.owner_title)
         .where(
             BindingRecord.portal_id == portal_id,
@@ -92,7 +99,9 @@ def last_known_title(portal_id: int, owner_type_id: int, owner_id: int) -> str |
 
 def find_record(portal_id: int, record_id: int) -> BindingRecord | None:
     """Return one of the portal's attempts."""
-    record = db.session.get(BindingRecord, record_id)
+    # Read and let go of the connection: an undo calls Bitrix24 next.
+    with Session(db.engine, expire_on_commit=False) as session:
+        record = session.get(BindingRecord, record_id)
     if record is None or record.portal_id != portal_id:
         return None
     return record

@@ -12,9 +12,9 @@ from sqlalchemy import select, update
 from b24app.crypto import cipher
 from b24app.extensions import db
 from b24app.models import Portal, UserToken
-from b24app.services import portals
+from b24app.services import catalog
+from b24app.services.catalog import forget_catalogs
 from b24app.services.gateway import gateway
-from b24app.services.portals import forget_owner_types
 from tests.integration.conftest import POSTGRES
 from tests.integration.refresh_worker import hammer
 
@@ -97,8 +97,8 @@ def test_twenty_threads_on_an_expired_token_refresh_exactly_once(
     old_access, old_refresh, _ = stored_chain(app, 2)
 
     def call_api():
-        # Each call must reach Bitrix24 with the stored token: forget the cached types.
-        forget_owner_types(portal_id(app))
+        # Each call must reach Bitrix24 with the stored token: forget the cached names.
+        forget_names(app)
         return portal24.api("/api/me", session).status_code
 
     statuses = concurrently(20, call_api)
@@ -114,11 +114,17 @@ def test_twenty_threads_on_an_expired_token_refresh_exactly_once(
     assert portal24.sandbox.rest("profile", token=access).status_code == 200
 
 
+def forget_names(app):
+    """Drop the portal's stored names, so that /api/me asks Bitrix24 again."""
+    with app.app_context():
+        forget_catalogs(portal_id(app))
+
+
 def test_twenty_callers_never_hold_two_connections_of_a_small_pool(make_app, portal24, monkeypatch):
     # Two connections for twenty concurrent callers that all need the portal and their
     # token row: a request holding one connection while waiting for another would starve.
     make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 0, "pool_timeout": 20})
-    monkeypatch.setattr(portals, "OWNER_TYPES_TTL", -1.0)
+    monkeypatch.setattr(catalog, "CATALOG_TTL", timedelta(seconds=-1))
     portal24.install()
     real = portal24.token(2, expires_in=2)
     session = portal24.session(user_id=2, tokens=dict(real, expires_in=3600))
@@ -136,7 +142,7 @@ def test_a_used_refresh_token_is_never_sent_again(app, portal24, refresh_log):
     session = portal24.session(user_id=1)
     for _ in range(3):
         set_expiry(app, 1, datetime.now(UTC) - timedelta(minutes=1))
-        forget_owner_types(portal_id(app))
+        forget_names(app)
         assert portal24.api("/api/me", session).status_code == 200
 
     assert len(refresh_log) == 3
@@ -161,7 +167,7 @@ def test_invalid_grant_marks_the_chain_dead_until_the_user_reopens(
     )
     portal24.seen.add_tokens(spent.json())
     set_expiry(app, 2, datetime.now(UTC) - timedelta(minutes=1))
-    forget_owner_types(portal_id(app))
+    forget_names(app)
 
     first = portal24.api("/api/me", session)
     second = portal24.api("/api/me", session)
