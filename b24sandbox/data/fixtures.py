@@ -51,14 +51,15 @@ SMART_INVOICE_TITLES = {
     7: long_title("Invoice for the framework agreement with Summit Builders"),
 }
 
-# Order id -> (owner type, owner id); the other fixture orders (4, 5, 10) start unbound.
+# Order id -> (owner type, owner id); the other fixture orders (1, 5, 10) start unbound, so
+# that "the first order" of a list is free to bind.
 BINDINGS = {
-    1: (DEAL, 1),
     2: (DEAL, 1),
-    3: (SMART_INVOICE, 1),
+    3: (DEAL, 1),
+    4: (SMART_INVOICE, 1),
     6: (DEAL, 3),
     7: (SMART_INVOICE, 4),
     8: (DEAL, 7),
     9: (DEAL, 5),
 }
-UNBOUND_ORDERS = (4, 5, 10)
+UNBOUND_ORDERS = (1, 5, 10)

@@ -120,15 +120,15 @@ def test_bindings_by_order_owner_and_keyset(sandbox):
     def bindings(params: dict) -> dict:
         return ok(sandbox.rest("crm.orderentity.list", params))
 
-    one = bindings({"filter": {"=orderId": 3}})
-    assert one["result"]["orderEntity"] == [{"orderId": 3, "ownerId": 1, "ownerTypeId": 31}]
-    some = bindings({"filter": {"@orderId": [1, 4, 6]}, "order": {"orderId": "asc"}})
+    one = bindings({"filter": {"=orderId": 4}})
+    assert one["result"]["orderEntity"] == [{"orderId": 4, "ownerId": 1, "ownerTypeId": 31}]
+    some = bindings({"filter": {"@orderId": [1, 3, 6]}, "order": {"orderId": "asc"}})
     assert [(r["orderId"], r["ownerId"]) for r in some["result"]["orderEntity"]] == [
-        (1, 1),
+        (3, 1),
         (6, 3),
     ]
     owner = bindings({"filter": {"=ownerTypeId": 2, "=ownerId": 1}, "select": ["orderId"]})
-    assert {r["orderId"] for r in owner["result"]["orderEntity"]} >= {1, 2}
+    assert {r["orderId"] for r in owner["result"]["orderEntity"]} >= {2, 3}
 
     newest = bindings({"order": {"orderId": "desc"}, "start": -1})
     rows = newest["result"]["orderEntity"]
@@ -137,7 +137,7 @@ def test_bindings_by_order_owner_and_keyset(sandbox):
     older = bindings({"order": {"orderId": "desc"}, "filter": {"<orderId": 7}, "start": -1})[
         "result"
     ]["orderEntity"]
-    assert [r["orderId"] for r in older] == [6, 3, 2, 1]
+    assert [r["orderId"] for r in older] == [6, 4, 3, 2]
 
 
 # --- batch ----------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def test_batch_runs_a_write_after_the_read_that_precedes_it(sandbox):
     # Keys such as filter[=orderId] are URL-encoded inside a command, as http_build_query does.
     command = "crm.orderentity.add?" + urlencode(
         {
-            "fields[orderId]": 4,
+            "fields[orderId]": 5,
             "fields[ownerTypeId]": 2,
             "fields[ownerId]": "$result[owner][orderEntity][0][ownerId]",
         }
@@ -178,18 +178,18 @@ def test_batch_runs_a_write_after_the_read_that_precedes_it(sandbox):
     result = run_batch(
         sandbox,
         {
-            "owner": "crm.orderentity.list?" + urlencode({"filter[=orderId]": 1}),
-            "before": "crm.orderentity.list?" + urlencode({"filter[=orderId]": 4}),
+            "owner": "crm.orderentity.list?" + urlencode({"filter[=orderId]": 2}),
+            "before": "crm.orderentity.list?" + urlencode({"filter[=orderId]": 5}),
             "add": command,
-            "after": "crm.orderentity.list?" + urlencode({"filter[=orderId]": 4}),
+            "after": "crm.orderentity.list?" + urlencode({"filter[=orderId]": 5}),
         },
         halt=1,
     )
     assert result["result_error"] == []
     assert result["result"]["before"] == {"orderEntity": []}
-    assert result["result"]["add"] == {"dealOrder": {"orderId": 4, "ownerId": 1, "ownerTypeId": 2}}
+    assert result["result"]["add"] == {"dealOrder": {"orderId": 5, "ownerId": 1, "ownerTypeId": 2}}
     assert result["result"]["after"]["orderEntity"] == [
-        {"orderId": 4, "ownerId": 1, "ownerTypeId": 2}
+        {"orderId": 5, "ownerId": 1, "ownerTypeId": 2}
     ]
 
 
@@ -199,7 +199,7 @@ def test_batch_runs_a_write_after_the_read_that_precedes_it(sandbox):
 def test_the_call_log_names_the_user_and_a_batch_lists_its_commands(sandbox):
     sandbox.rest("sale.order.list", {"filter": {"=id": 1}}, user_id=2)
     sandbox.rest(
-        "crm.orderentity.add", {"fields": {"orderId": 4, "ownerTypeId": 2, "ownerId": 1}}, user_id=2
+        "crm.orderentity.add", {"fields": {"orderId": 1, "ownerTypeId": 2, "ownerId": 1}}, user_id=2
     )
     run_batch(
         sandbox,
@@ -221,7 +221,7 @@ def test_the_call_log_names_the_user_and_a_batch_lists_its_commands(sandbox):
     assert all(c.get("batch") is True for c in calls[2:4])
     assert all("commands" not in c for c in calls[:4])
     # A manager's writes were refused: nothing was bound.
-    left = ok(sandbox.rest("crm.orderentity.list", {"filter": {"@orderId": [4, 5]}}))
+    left = ok(sandbox.rest("crm.orderentity.list", {"filter": {"@orderId": [1, 5]}}))
     assert left["result"]["orderEntity"] == []
 
 

@@ -235,5 +235,5 @@ def test_fixtures_are_the_same_for_every_seed_and_follow_the_sizes():
         assert [tuple(r) for r in low] == [(0,)]
     small = seeded(SandboxConfig(orders=8, deals=3, invoices=2, owner_types=(2,)))
     rows = small.query("SELECT order_id, owner_type_id, owner_id FROM crm_order_entity")
-    assert {r[0]: (r[1], r[2]) for r in rows} == {1: (2, 1), 2: (2, 1), 6: (2, 3)}
+    assert {r[0]: (r[1], r[2]) for r in rows} == {2: (2, 1), 3: (2, 1), 6: (2, 3)}
     assert count(small, "crm_deal") == 3
