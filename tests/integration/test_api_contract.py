@@ -343,3 +343,21 @@ def test_the_served_openapi_document_equals_the_committed_copy(app, portal24):
         assert path in paths, path
     post = paths["/api/bindings"]["post"]
     assert {"200", "400", "401", "403", "404", "415"} <= set(post["responses"])
+
+
+def test_a_time_limit_beyond_the_request_budget_says_when_to_retry(installed):
+    admin = installed.session(user_id=1)
+    installed.sandbox.control(
+        "faults", {"method": "batch", "count": 1, "status": 429, "error": "OPERATION_TIME_LIMIT"}
+    )
+    started = time.monotonic()
+
+    answer = installed.api("/api/orders", admin)
+
+    assert time.monotonic() - started < 5
+    assert answer.status_code == 503
+    error = answer.json()["error"]
+    assert error["code"] == "portal_busy"
+    assert error["retryAfter"] >= 1
+    assert str(error["retryAfter"]) in error["message"]
+    assert answer.headers["Retry-After"] == str(error["retryAfter"])
