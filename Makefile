@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APP_PORT ?= 5000
 SANDBOX_PORT ?= 5001
 
-.PHONY: setup chromium lint typecheck migrations-check test test-sqlite test-postgres run sandbox bench clean
+.PHONY: openapi setup chromium lint typecheck migrations-check test test-sqlite test-postgres run sandbox bench clean
 
 # Compiled message catalogues are not in git: each .mo is rebuilt when its .po is newer
 # (the app also compiles a missing or stale one when it starts).
@@ -70,6 +70,10 @@ run: setup
 
 sandbox: setup
 	$(PY) -m b24sandbox --port $(SANDBOX_PORT) --app-url http://127.0.0.1:$(APP_PORT)
+
+# Regenerate the committed OpenAPI document after changing the API's models.
+openapi: setup
+	APP_ENV=testing $(BIN)/flask --app app openapi -o docs/openapi.json
 
 bench: setup
 	$(PY) -m bench
