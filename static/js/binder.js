@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { byId, part, show } from './dom.js';
-import { clearMessage, confirmDialog, showError, showMessage } from './feedback.js';
+import { clearMessage, confirmDialog, refuseControl, showError, showMessage, writesRefused } from './feedback.js';
 import { date, money, t } from './i18n.js';
 import { orderPicker, ownerPicker } from './pickers.js';
 import { bindingOwner, ownerParams, ownerView, sameOwner } from './rows.js';
@@ -114,6 +114,12 @@ export function createBinder({ orderId = null, owner = null, canBind, onChanged 
       show(els.warning, replaces);
     }
     if (!canBind) return;
+    if (writesRefused()) {
+      refuseControl(els.bind);
+      if (els.unbind) refuseControl(els.unbind);
+      show(byId('bind-help'), false);
+      return;
+    }
     els.bind.textContent = replaces ? els.bind.dataset.replaceLabel : els.bind.dataset.bindLabel;
     const ready = Boolean(state.orderId && chosen && state.binding !== undefined);
     // While a request runs the button keeps its focus: busy, not disabled.

@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { byId, part, show } from './dom.js';
-import { confirmDialog, showError } from './feedback.js';
+import { confirmDialog, refuseControl, showError, writesRefused } from './feedback.js';
 import { t, tn } from './i18n.js';
 import { boundOrderRow, ownerParams } from './rows.js';
 
@@ -22,7 +22,8 @@ export function createBindingsList({ ownerTypeId, ownerId, owner, onChanged = ()
   let thisOwner = owner;
 
   function announce() {
-    const text = count ? `${tn('ui.bindings.count', count)}${cursor ? ` ${t('ui.more_available')}` : ''}` : t('ui.bindings.empty');
+    const bound = tn('ui.bindings.count', count);
+    const text = count ? (cursor ? t('ui.bindings.count_more', { bound }) : bound) : t('ui.bindings.empty');
     status.textContent = text;
     part(root, 'count').textContent = count ? text : '';
   }
@@ -44,6 +45,8 @@ export function createBindingsList({ ownerTypeId, ownerId, owner, onChanged = ()
         const row = fragment.firstElementChild;
         row.dataset.orderId = String(entry.order.id);
         row.dataset.orderNumber = entry.order.accountNumber || String(entry.order.id);
+        const unbind = row.querySelector('[data-js-unbind]');
+        if (unbind && writesRefused()) refuseControl(unbind);
         rows.append(fragment);
         count += 1;
       }

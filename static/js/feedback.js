@@ -5,6 +5,19 @@ import { byId, part, show } from './dom.js';
 import { has, t } from './i18n.js';
 
 let reconnectUrl = null;
+let refused = false;
+
+// Whether the API refused a write on this page (the controls that write stay off).
+export function writesRefused() {
+  return refused;
+}
+
+// Turn a control that writes off, pointing at the explanation.
+export function refuseControl(button) {
+  const explanation = byId('denied-explanation');
+  button.disabled = true;
+  if (explanation) button.setAttribute('aria-describedby', explanation.id);
+}
 
 export function setReconnectUrl(url) {
   reconnectUrl = url || null;
@@ -30,11 +43,8 @@ export function showPermissionPanel(code) {
   const kind = code === 'no_store_access' ? 'no_access' : 'read_only';
   const panel = byId(`denied-${kind}`);
   show(panel);
-  const explanation = byId('denied-explanation');
-  document.querySelectorAll('#bind-button, #unbind-button, [data-js-unbind], [data-js-undo]').forEach((button) => {
-    button.disabled = true;
-    if (explanation) button.setAttribute('aria-describedby', explanation.id);
-  });
+  refused = true;
+  document.querySelectorAll('#bind-button, #unbind-button, [data-js-unbind], [data-js-undo]').forEach(refuseControl);
   if (kind === 'no_access') show(byId('screen'), false);
   if (panel) panel.scrollIntoView({ block: 'nearest' });
 }

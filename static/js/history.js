@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { byId, field, part, setField, show, cloneTemplate } from './dom.js';
-import { showError } from './feedback.js';
+import { refuseControl, showError, writesRefused } from './feedback.js';
 import { dateTime, t } from './i18n.js';
 import { ownerView } from './rows.js';
 
@@ -52,6 +52,7 @@ function entryRow(entry, canUndo) {
   if (undo) {
     show(undo, Boolean(canUndo && entry.undoable));
     undo.setAttribute('aria-label', t('ui.history.undo_label', { id: entry.id, order: entry.orderId }));
+    if (writesRefused()) refuseControl(undo);
   }
   return fragment;
 }

@@ -14,12 +14,16 @@ function pickerError(error) {
   return messageOf(error);
 }
 
+function foundText(found, more) {
+  return more ? t('ui.picker.found_more', { found }) : found;
+}
+
 function messages(foundKey) {
   return {
     loading: t('ui.loading'),
     nothing: t('ui.picker.nothing'),
     loadMore: t('ui.load_more'),
-    found: (count, more) => `${tn(foundKey, count)}${more ? ` ${t('ui.more_available')}` : ''}`,
+    found: (count, more) => foundText(tn(foundKey, count), more),
   };
 }
 
@@ -50,7 +54,7 @@ export function ownerPicker(root, switchRoot, onChange) {
     onError: pickerError,
     messages: {
       ...messages('ui.found.owners.2'),
-      found: (count, more) => `${tn(foundKey(), count)}${more ? ` ${t('ui.more_available')}` : ''}`,
+      found: (count, more) => foundText(tn(foundKey(), count), more),
     },
   });
   const relabel = () => {

@@ -123,6 +123,13 @@ class Portal:
         rows = result["orderEntity"] if isinstance(result, dict) else result
         return [(int(row["ownerTypeId"]), int(row["ownerId"])) for row in rows]
 
+    def orders_of(self, owner_type_id: int, owner_id: int) -> list[int]:
+        """The ids of the orders bound to a deal or an invoice now."""
+        query = {"filter": {"ownerTypeId": owner_type_id, "ownerId": owner_id}}
+        result = self.rest("crm.orderentity.list", query)
+        rows = result["orderEntity"] if isinstance(result, dict) else result
+        return sorted(int(row["orderId"]) for row in rows)
+
     def bind(self, order_id: int, owner_type_id: int, owner_id: int) -> None:
         """Bind an order behind the app's back (as another Bitrix24 user would)."""
         fields = {"orderId": order_id, "ownerTypeId": owner_type_id, "ownerId": owner_id}

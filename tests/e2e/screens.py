@@ -36,7 +36,7 @@ def take(portal: Portal, browser: Any, folder: Path) -> None:
     """Arrange the data and take every screenshot."""
     from playwright.sync_api import expect
 
-    for order_id in (1, 2, 3, 10):
+    for order_id in {1, 2, 3, 10, *portal.orders_of(DEAL, 1)}:
         portal.unbind(order_id)
     portal.bind(1, DEAL, 1)
     portal.bind(2, DEAL, 1)
