@@ -8,13 +8,15 @@ by intercepting the frame's API calls with the documented error shape.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from b24sandbox.bx24 import frame_post_fields
 from tests.browser import needs_chromium
 from tests.e2e.harness import Portal
 from tests.e2e.pages import open_app, pick_with_keyboard
@@ -248,3 +250,82 @@ def test_unbinding_an_owner_that_changed_meanwhile_shows_the_new_one(
     expect(app.get_by_test_id("action-error")).to_be_visible()
     expect(current).to_contain_text("Поставка оборудования «Ромашка»")
     assert portal.owners_of(4) == [(DEAL, 5)]
+
+
+def test_without_javascript_the_page_explains_instead_of_loading(
+    portal: Portal, served: Any, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    tokens = portal.control("token", {"user_id": 1})
+    domain = portal.state()["portals"][0]["domain"]
+    query, form = frame_post_fields(tokens, domain=domain)
+    inputs = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in form.items()
+    )
+    action = html.escape(f"{served.url}/app?{urlencode(query)}")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.set_content(
+            f'<form method="post" action="{action}">{inputs}<button>Open</button></form>'
+        )
+        page.get_by_role("button", name="Open").click()
+        expect(page.get_by_role("alert")).to_contain_text("This app needs JavaScript")
+        expect(page.get_by_role("combobox")).to_have_count(0)
+        expect(page.get_by_text("Loading…").filter(visible=True)).to_have_count(0)
+    finally:
+        context.close()
+
+
+def test_a_dead_sign_in_found_on_opening_is_shown_at_once(portal: Portal, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    def me(route: Any) -> None:
+        """Answer /api/me as for a user whose Bitrix24 token chain died."""
+        answer = route.fetch()
+        body = answer.json()
+        body["bitrix_auth"] = "reauth_required"
+        route.fulfill(response=answer, json=body)
+
+    page.route(re.compile(r"/api/me$"), me)
+    app = open_app(page, portal)
+
+    error = app.get_by_test_id("app-error")
+    expect(error).to_contain_text("Bitrix24 no longer accepts your sign-in")
+    expect(error.get_by_role("link", name="Restore access")).to_have_attribute(
+        "href", re.compile(r"/oauth/authorize/")
+    )
+
+
+def test_the_frame_follows_its_content(portal: Portal, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    app = open_app(page, portal)
+    expect(app.get_by_test_id("history")).to_have_attribute("aria-busy", "false")
+    frame = page.locator('[data-testid="app-frame"]')
+
+    def fits() -> None:
+        """Wait until the frame is as tall as the app's page."""
+        content = frame.content_frame.locator("body").evaluate(
+            "() => Math.ceil(document.documentElement.scrollHeight)"
+        )
+        page.wait_for_function(
+            "([selector, height]) => document.querySelector(selector)"
+            ".getBoundingClientRect().height >= height",
+            arg=['[data-testid="app-frame"]', content],
+        )
+
+    fits()
+    before = frame.bounding_box()["height"]
+    # A longer list grows the page; the frame grows with it.
+    order = app.get_by_role("combobox", name="Order")
+    order.focus()
+    page.keyboard.press("Alt+ArrowDown")
+    expect(app.get_by_role("option", name="Load more")).to_be_attached()
+    page.keyboard.press("ArrowUp")  # the last row: "Load more"
+    page.keyboard.press("Enter")
+    expect(app.get_by_role("option")).to_have_count(101)
+    fits()
+    assert frame.bounding_box()["height"] >= before
