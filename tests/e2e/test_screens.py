@@ -221,6 +221,23 @@ def test_deal_tab_lists_its_orders_and_binds_another(portal: Portal, page: Any) 
     assert portal.owners_of(5) == []
 
 
+def test_invoice_tab_shows_a_store_manager_its_orders_read_only(portal: Portal, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    for order_id in {3, *portal.orders_of(INVOICE, 1)}:
+        portal.unbind(order_id)
+    portal.bind(3, INVOICE, 1)
+    app = open_tab(page, portal, "/crm/type/31/details/1/", user=2)
+
+    listed = app.get_by_test_id("bindings-list")
+    expect(listed.get_by_role("listitem")).to_have_count(1)
+    expect(listed).to_contain_text(f"Order {number_of(portal, 3)}")
+    expect(listed.get_by_role("button")).to_have_count(0)
+    denied = app.get_by_test_id("permission-denied").filter(visible=True)
+    expect(denied).to_have_attribute("data-kind", "read_only")
+    expect(app.get_by_test_id("order-picker")).to_have_count(0)
+
+
 def test_order_tab_shows_the_owner_and_rebinds_it(portal: Portal, page: Any) -> None:
     from playwright.sync_api import expect
 
