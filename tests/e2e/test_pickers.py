@@ -329,3 +329,22 @@ def test_the_frame_follows_its_content(portal: Portal, page: Any) -> None:
     expect(app.get_by_role("option")).to_have_count(101)
     fits()
     assert frame.bounding_box()["height"] >= before
+
+
+def test_undo_refuses_when_the_owner_changed_since(portal: Portal, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    portal.unbind(5)
+    app = open_app(page, portal)
+    choose_order_and_deal(page, app, portal, 5)
+    app.get_by_role("button", name="Bind", exact=True).click()
+    expect(app.get_by_test_id("bind-result")).to_contain_text("Bound")
+    history = app.get_by_test_id("history")
+    newest = history.get_by_role("listitem").first
+    expect(newest).to_contain_text(AURORA_DEAL)
+
+    portal.bind(5, DEAL, 5)  # changed in Bitrix24 after the app bound it
+    newest.get_by_role("button", name=re.compile(r"^Undo entry")).click()
+
+    expect(history.get_by_role("alert")).to_contain_text("has changed since then")
+    assert portal.owners_of(5) == [(DEAL, 5)]
