@@ -67,6 +67,9 @@ export function createBinder({ orderId = null, owner = null, canBind, onChanged 
       if (sequence !== state.sequence) return;
       if (answer.order) state.order = answer.order;
       state.binding = answer.binding || null;
+      if (!answer.order && orderId !== null) {
+        showError(els.error, { code: 'order_not_found', message: t('ui.order.not_found') });
+      }
     } catch (error) {
       if (sequence !== state.sequence) return;
       showError(els.error, error);

@@ -78,6 +78,11 @@ export function ownerParams(name, owner) {
   return { [name]: ownerPhrase(owner, 'name'), [`${name}_acc`]: ownerPhrase(owner, 'acc') };
 }
 
+// Only a path on the portal itself ("/crm/..."), never another host ("//x", "@x").
+function portalPath(path) {
+  return typeof path === 'string' && /^\/[^/\\]/.test(path) ? path : null;
+}
+
 // An owner as one block: its type, its title linking to its card (in the slider), details.
 // owner: {ownerTypeId, id | ownerId, title?, path?, amount?, currency?, stageName?}
 export function ownerView(owner) {
@@ -86,10 +91,11 @@ export function ownerView(owner) {
   const link = field(fragment, 'link');
   const plain = field(fragment, 'plain');
   const title = ownerTitle(owner);
-  if (owner.path && portalUrl) {
+  const path = portalPath(owner.path);
+  if (path && portalUrl) {
     field(link, 'title').textContent = title;
-    link.href = `${portalUrl}${owner.path}`;
-    link.dataset.jsOpenPath = owner.path;
+    link.href = `${portalUrl}${path}`;
+    link.dataset.jsOpenPath = path;
     plain.remove();
   } else {
     plain.textContent = title;
