@@ -64,11 +64,20 @@ export function typeName(ownerTypeId) {
   return has(key) ? t(key) : String(ownerTypeId);
 }
 
+// Titles in sentences are cut short: a 10,000-character title would bury the sentence (the
+// owner's own block shows it whole, clamped on screen).
+const PHRASE_TITLE_MAX = 160;
+
+function shortened(text) {
+  const chars = [...text];
+  return chars.length > PHRASE_TITLE_MAX ? `${chars.slice(0, PHRASE_TITLE_MAX - 1).join('')}…` : text;
+}
+
 // "deal «Title»" in a sentence; form is "name" (nominative) or "acc" (accusative: ru differs).
 export function ownerPhrase(owner, form = 'name') {
   const typeId = owner.ownerTypeId;
   const key = `ui.owner.${form}.${typeId}`;
-  const title = ownerTitle(owner);
+  const title = shortened(ownerTitle(owner));
   return has(key) ? t(key, { title }) : `${typeName(typeId)} «${title}»`;
 }
 
