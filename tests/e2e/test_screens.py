@@ -1,11 +1,10 @@
 """The binding screens in headless Chromium, inside the sandbox portal (another site).
 
-The sandbox's fixture records (``b24sandbox/data/fixtures.py``) give known data on known
+The sandbox's fixture records (``b24sandbox/data/fixtures.py``) give known titles on known
 ids: deal 1 "Espresso machines for Aurora Bakery" and smart invoice 1 "Aurora Bakery
-espresso machines, prepayment" (words no other title has), hostile titles on deals 2-7,
-orders 1 and 2 bound to deal 1, order 3 to invoice 1, orders 4, 5 and 10 unbound. Each test
-sets the bindings it relies on through the portal's REST API first, so the tests of this
-module share one installed portal and one app.
+espresso machines, prepayment" (words no other title has), hostile titles on deals 2-7.
+Each test first sets the bindings it relies on through the portal's REST API, whatever the
+seed bound, so the tests of this module share one installed portal and one app.
 """
 
 from __future__ import annotations
