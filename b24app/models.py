@@ -156,7 +156,8 @@ class BindingRecord(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The user's name as Bitrix24 gave it when acting (history outlives sessions).
     user_name: Mapped[str] = mapped_column(String(255), default="")
-    # Titles as they were when the attempt ran, for the history screen.
+    # The order's number and the titles as they were when the attempt ran, for the history.
+    order_number: Mapped[str | None] = mapped_column(String(100))
     owner_title: Mapped[str | None] = mapped_column(Text)
     # The owner a bind replaced (or an unbind removed: then it equals the owner).
     replaced_owner_type_id: Mapped[int | None] = mapped_column(Integer)

@@ -16,14 +16,18 @@ from typing import Any
 
 from b24app.bitrix import errors as b24
 from b24app.bitrix.client import PAGE_SIZE, BatchResult, TokenSource
-from b24app.errors import AppError, Conflict, Forbidden, NotFound, from_bitrix
+from b24app.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, from_bitrix
 from b24app.models import BindingAction, BindingOutcome
 from b24app.services.catalog import Catalog, stored_catalog
 from b24app.services.gateway import gateway
-from b24app.services.history import Actor, last_known_title, record_attempt
+from b24app.services.history import (
+    Actor,
+    last_known_order_number,
+    last_known_title,
+    record_attempt,
+)
 from b24app.services.owners import OWNER_KINDS
 from b24app.services.pickers import (
-    PickerPage,
     cursor_id,
     offered_kind,
     order_list_command,
@@ -171,8 +175,11 @@ def owner_orders(
     owner_type_id: int,
     owner_id: int,
     cursor: str | None,
-) -> PickerPage:
-    """Return one page of the orders bound to a deal or invoice, newest order first."""
+) -> dict[str, Any]:
+    """Return the owner and one page of the orders bound to it, newest order first."""
+    kind = OWNER_KINDS.get(owner_type_id)
+    if kind is None:
+        raise BadRequest("owner_type_not_offered")
     before = cursor_id(cursor)
     filter_: dict[str, Any] = {"=ownerTypeId": owner_type_id, "=ownerId": owner_id}
     if before is not None:
@@ -186,14 +193,16 @@ def owner_orders(
                 "order": {"orderId": "desc"},
                 "start": -1,
             },
-        )
+        ),
+        "owner": kind.by_id(owner_id),
     }
     batch, catalog = run_with_catalog(source, portal_id, lang, listing)
     offered_kind(catalog, owner_type_id)
+    owner = owner_row_from(batch, "owner", owner_type_id, owner_id, catalog)
     bound = rows_of(batch, "bound", _ENTITY_KEY)
     triples = [t for t in (triple_from([row], int(row.get("orderId") or 0)) for row in bound) if t]
     if not triples:
-        return PickerPage([], None)
+        return {"owner": owner, "items": [], "nextCursor": None}
     ids = [t.order_id for t in triples]
     orders_batch, _ = run_with_catalog(
         source, portal_id, lang, {"orders": order_list_command({"@id": ids})}
@@ -203,12 +212,28 @@ def owner_orders(
         for o in (order_row(r, catalog) for r in rows_of(orders_batch, "orders", "orders"))
     }
     items = [
-        {"order": orders.get(t.order_id), "binding": binding_view(t, None)}
+        {"order": orders.get(t.order_id), "binding": binding_view(t, owner)}
         for t in triples
         if t.order_id in orders
     ]
     full = len(bound) >= PAGE_SIZE
-    return PickerPage(items, str(triples[-1].order_id) if full else None)
+    return {
+        "owner": owner,
+        "items": items,
+        "nextCursor": str(triples[-1].order_id) if full else None,
+    }
+
+
+def _order_number(batch: BatchResult, order_id: int) -> str | None:
+    """Return the order's account number a batch read, if it did."""
+    try:
+        rows = rows_of(batch, "order", "orders")
+    except AppError:
+        return None
+    for row in rows:
+        if str(row.get("id")) == str(order_id):
+            return str(row.get("accountNumber") or order_id)
+    return None
 
 
 def _bind_failure(
@@ -241,6 +266,7 @@ def bind(
     catalog = stored_catalog(actor.portal_id, lang) or Catalog()
     kind = offered_kind(catalog, triple.owner_type_id)
     commands: dict[str, Command] = {
+        "order": order_list_command({"=id": triple.order_id}),
         CURRENT: current_command(triple.order_id),
         **owner_of_current_commands(catalog, CURRENT),
         "owner": kind.by_id(triple.owner_id),
@@ -251,10 +277,17 @@ def bind(
     except b24.BitrixError as exc:
         problem = from_bitrix(exc)
         record_attempt(
-            actor, BindingAction.BIND, triple, BindingOutcome.FAILED, problem.code, undo_of=undo_of
+            actor,
+            BindingAction.BIND,
+            triple,
+            BindingOutcome.FAILED,
+            problem.code,
+            order_number=last_known_order_number(actor.portal_id, triple.order_id),
+            undo_of=undo_of,
         )
         raise problem from exc
     owner = owner_row_from(batch, "owner", triple.owner_type_id, triple.owner_id, catalog)
+    number = _order_number(batch, triple.order_id)
     try:
         previous, previous_owner = _current_with_owner(batch, triple.order_id, catalog)
     except AppError:
@@ -270,6 +303,7 @@ def bind(
             BindingOutcome.FAILED,
             problem.code,
             owner_title=title,
+            order_number=number,
             undo_of=undo_of,
         )
         raise problem
@@ -287,6 +321,7 @@ def bind(
         outcome,
         None,
         owner_title=title,
+        order_number=number,
         replaced=previous,
         replaced_title=previous_owner["title"] if previous_owner else None,
         undo_of=undo_of,
@@ -315,6 +350,7 @@ def unbind(
     if triple.owner_type_id not in OWNER_KINDS:
         raise NotFound("owner_not_found")
     title = last_known_title(actor.portal_id, triple.owner_type_id, triple.owner_id)
+    number = last_known_order_number(actor.portal_id, triple.order_id)
     try:
         gateway().rest.call(source, "crm.orderentity.deleteByFilter", {"fields": triple.fields()})
     except b24.RelationNotFound as exc:
@@ -326,6 +362,7 @@ def unbind(
             BindingOutcome.FAILED,
             "binding_changed",
             owner_title=title,
+            order_number=number,
             undo_of=undo_of,
         )
         raise Conflict("binding_changed") from exc
@@ -337,6 +374,7 @@ def unbind(
             BindingOutcome.FAILED,
             "order_not_found",
             owner_title=title,
+            order_number=number,
             undo_of=undo_of,
         )
         raise NotFound("order_not_found") from exc
@@ -349,6 +387,7 @@ def unbind(
             BindingOutcome.FAILED,
             problem.code,
             owner_title=title,
+            order_number=number,
             undo_of=undo_of,
         )
         raise problem from exc
@@ -359,6 +398,7 @@ def unbind(
         BindingOutcome.UNBOUND,
         None,
         owner_title=title,
+        order_number=number,
         replaced=triple,
         replaced_title=title,
         undo_of=undo_of,

@@ -43,6 +43,7 @@ def record_attempt(
     error_code: str | None,
     *,
     owner_title: str | None = None,
+    order_number: str | None = None,
     replaced: Triple | None = None,
     replaced_title: str | None = None,
     undo_of: int | None = None,
@@ -60,6 +61,7 @@ def record_attempt(
             outcome=outcome.value,
             error_code=error_code,
             owner_title=_clip(owner_title),
+            order_number=order_number[:100] if order_number else None,
             replaced_owner_type_id=replaced.owner_type_id if replaced else None,
             replaced_owner_id=replaced.owner_id if replaced else None,
             replaced_owner_title=_clip(replaced_title),
@@ -95,6 +97,22 @@ def _last_title(session: Session, portal_id: int, owner_type_id: int, owner_id: 
         .limit(1)
     ).first()
     return title
+
+
+def last_known_order_number(portal_id: int, order_id: int) -> str | None:
+    """Return the order's number as the history last saw it (no Bitrix24 call)."""
+    with Session(db.engine) as session:
+        number: str | None = session.scalars(
+            select(BindingRecord.order_number)
+            .where(
+                BindingRecord.portal_id == portal_id,
+                BindingRecord.order_id == order_id,
+                BindingRecord.order_number.is_not(None),
+            )
+            .order_by(BindingRecord.id.desc())
+            .limit(1)
+        ).first()
+    return number
 
 
 def find_record(portal_id: int, record_id: int) -> BindingRecord | None:
@@ -141,6 +159,7 @@ def entry_view(record: BindingRecord, *, can_undo: bool, reason: str | None) -> 
         "user": {"id": record.user_id, "name": record.user_name},
         "action": record.action,
         "orderId": record.order_id,
+        "orderAccountNumber": record.order_number,
         "owner": _owner(record.owner_type_id, record.owner_id, record.owner_title),
         "replaced": replaced,
         "outcome": record.outcome,

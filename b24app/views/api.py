@@ -239,10 +239,9 @@ def list_bindings() -> dict[str, Any]:
     tokens = _tokens(session)
     if query.orderId is not None:
         return bindings.order_binding(tokens, session.portal.id, session.lang, query.orderId)
-    page = bindings.owner_orders(
+    return bindings.owner_orders(
         tokens, session.portal.id, session.lang, query.ownerTypeId, query.ownerId, query.cursor
     )
-    return {"items": page.items, "nextCursor": page.next_cursor}
 
 
 @bp.post("/bindings")

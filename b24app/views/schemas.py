@@ -178,8 +178,9 @@ class BoundOrder(BaseModel):
 
 
 class BoundOrderPage(BaseModel):
-    """A page of the orders bound to one owner."""
+    """A page of the orders bound to one owner, and that owner (None when not found)."""
 
+    owner: Owner | None
     items: list[BoundOrder]
     nextCursor: str | None
 
@@ -239,6 +240,7 @@ class HistoryEntry(BaseModel):
     user: HistoryUser
     action: Literal["bind", "unbind"]
     orderId: int
+    orderAccountNumber: str | None = Field(description="The order's number, when known.")
     owner: OwnerRef | None
     replaced: OwnerRef | None
     outcome: Literal["bound", "already_bound", "replaced", "unbound", "failed"]

@@ -1,4 +1,4 @@
-"""Binding history details (who, titles, replaced owner, undo links) and portal catalogs.
+"""Binding history details (who, order number, titles, replaced owner, undo links) and portal catalogs.
 
 Revision ID: 095db8a52c6c
 Revises: 236c82827218
@@ -28,6 +28,7 @@ def upgrade():
     )
     with op.batch_alter_table('binding_records', schema=None) as batch_op:
         batch_op.add_column(sa.Column('user_name', sa.String(length=255), nullable=False, server_default=''))
+        batch_op.add_column(sa.Column('order_number', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('owner_title', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('replaced_owner_type_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('replaced_owner_id', sa.BigInteger(), nullable=True))
@@ -50,6 +51,7 @@ def downgrade():
         batch_op.drop_column('replaced_owner_id')
         batch_op.drop_column('replaced_owner_type_id')
         batch_op.drop_column('owner_title')
+        batch_op.drop_column('order_number')
         batch_op.drop_column('user_name')
 
     op.drop_table('portal_catalogs')

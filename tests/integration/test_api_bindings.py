@@ -200,6 +200,7 @@ def test_history_records_attempts_and_undo_restores_the_replaced_owner(admin, po
     assert not failed["undoable"]
     assert replace["replaced"]["ownerId"] == deal["id"]
     assert replace["user"] == {"id": 1, "name": "Anna Admin"}
+    assert replace["orderAccountNumber"] == order["accountNumber"]
     assert replace["id"] == rebound["historyId"]
 
     undone = portal24.api(f"/api/history/{replace['id']}/undo", admin, method="POST")
@@ -237,6 +238,7 @@ def test_the_deal_lists_the_orders_bound_to_it(admin, portal24):
         bind(portal24, admin, order["id"], 2, deal["id"])
 
     listed = portal24.api(f"/api/bindings?ownerTypeId=2&ownerId={deal['id']}", admin).json()
+    assert listed["owner"]["title"] == deal["title"]
     listed_ids = [item["order"]["id"] for item in listed["items"]]
     assert set(o["id"] for o in orders) <= set(listed_ids)
     assert listed_ids == sorted(listed_ids, reverse=True)
