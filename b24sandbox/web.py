@@ -37,6 +37,7 @@ from b24sandbox.bx24 import (
     launch_frame,
 )
 from b24sandbox.bx24 import refreshed_auth as refreshed_frame_auth
+from b24sandbox.methods.system import APP_ID
 from b24sandbox.state import Portal, Sandbox, current_portal, current_sandbox
 from b24sandbox.users import USERS, User
 
@@ -106,11 +107,15 @@ def current_lang() -> str:
 
 
 def portal_url(endpoint: str, **values: Any) -> str:
-    """Build a portal URL that keeps the current user and language."""
+    """Build a portal URL that keeps the current user and language (and the slider mode)."""
     # Error pages may render for an unknown ?user=: their links then act as the admin.
     values.setdefault("user", requested_user_or_admin().id)
     if current_lang() != LANG:
         values.setdefault("lang", current_lang())
+    # A page inside the slider (BX24.openPath) links to pages that stay in the slider.
+    if request.args.get("IFRAME") == "Y":
+        values.setdefault("IFRAME", "Y")
+        values.setdefault("IFRAME_TYPE", request.args.get("IFRAME_TYPE", "SIDE_SLIDER"))
     return url_for(endpoint, **values)
 
 
@@ -139,6 +144,7 @@ def portal_globals() -> dict[str, Any]:
         "users": USERS,
         "langs": LANGS,
         "lang": current_lang(),
+        "app_id": APP_ID,
         "portal_url": portal_url,
         "switch_user_url": switch_user_url,
         "switch_lang_url": switch_lang_url,

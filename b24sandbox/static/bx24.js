@@ -184,6 +184,9 @@
     },
     reloadWindow: function () { send('reloadWindow', null); },
     setTitle: function (title, callback) { send('setTitle', { title: String(title) }, callback); },
+    // A portal page in the slider. The callback gets {result: 'close'} when the slider is
+    // closed, or {result: 'error', errorCode: 'PATH_NOT_AVAILABLE'} when the portal refuses.
+    openPath: function (path, callback) { send('openPath', { path: String(path) }, callback); },
     placement: {
       info: function () {
         return {

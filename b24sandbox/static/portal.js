@@ -5,6 +5,7 @@
   'use strict';
 
   var hosts = {};
+  var page = document.body ? document.body.dataset : {};
 
   function setUp(element) {
     var iframe = element.querySelector('iframe');
@@ -138,8 +139,207 @@
     },
     reloadWindow: function () {
       window.location.reload();
+    },
+    openPath: function (host, params, callback) {
+      var url = sliderUrl(params && params.path);
+      if (!url) {
+        reply(host, callback, { result: 'error', errorCode: 'PATH_NOT_AVAILABLE' });
+        return;
+      }
+      slider.open(url, function () {
+        reply(host, callback, { result: 'close' });
+      });
     }
   };
+
+  // -- the side slider (BX24.openPath) -------------------------------------------------------
+
+  // The pages Bitrix24 opens in its slider, by the start of their path
+  // (sdk/bx24-js-sdk/additional-functions/bx24-open-path.md): CRM deals, leads, contacts,
+  // companies and smart processes, the Market, a user's profile, a workgroup.
+  var SLIDER_PATHS = new RegExp(
+    '^/(?:crm/(?:deal|lead|contact|company|type)|marketplace' +
+      '|company/personal/user/[0-9]+|workgroups/group/[0-9]+)/'
+  );
+
+  // The address the slider loads for an app's path, or null when the path is refused. The
+  // prefix is checked on the path as given and again once "..", "\" and "%2e" are resolved,
+  // so that a path can neither leave the list nor the portal.
+  function sliderUrl(path) {
+    if (typeof path !== 'string' || !SLIDER_PATHS.test(path)) {
+      return null;
+    }
+    var url;
+    try {
+      url = new URL(path, window.location.origin);
+    } catch (error) {
+      return null;
+    }
+    if (url.origin !== window.location.origin || !SLIDER_PATHS.test(url.pathname)) {
+      return null;
+    }
+    var query = url.searchParams;
+    // What Bitrix24's slider adds: the slider mode and where the page was opened from.
+    query.set('IFRAME', 'Y');
+    query.set('IFRAME_TYPE', 'SIDE_SLIDER');
+    query.set('from', 'rest_placement');
+    query.set('from_app', page.appId || '');
+    // The page opens for the user who is looking, in their language.
+    query.set('user', page.user || '1');
+    if (page.lang && page.lang !== 'en') {
+      query.set('lang', page.lang);
+    } else {
+      query.delete('lang');
+    }
+    return url.pathname + url.search + url.hash;
+  }
+
+  // One stack of sliders per browser tab: a page shown inside a slider opens its own
+  // sliders on the top page, as Bitrix24 stacks them.
+  function createSliders() {
+    var stack = [];
+    var layout = document.querySelector('.b24-layout');
+
+    function element(tag, className, attributes) {
+      var node = document.createElement(tag);
+      node.className = className;
+      Object.keys(attributes || {}).forEach(function (name) {
+        node.setAttribute(name, attributes[name]);
+      });
+      return node;
+    }
+
+    function background(level) {
+      return level === 0 ? layout : stack[level - 1].root;
+    }
+
+    function label(entry) {
+      var title = 'Page';
+      try {
+        var doc = entry.frame.contentDocument;
+        var heading = doc && doc.querySelector('[data-page-title]');
+        title = (heading ? heading.textContent : doc && doc.title) || title;
+      } catch (error) {
+        title = 'Page';
+      }
+      title = title.replace(/\s+/g, ' ').trim();
+      entry.panel.setAttribute('aria-label', title);
+      entry.frame.setAttribute('title', title);
+    }
+
+    function open(url, onClose) {
+      var level = stack.length;
+      var root = element('div', 'b24-slider', { 'data-testid': 'portal-slider' });
+      root.style.setProperty('--b24-slider-level', String(level));
+      var panel = element('div', 'b24-slider-panel', {
+        role: 'dialog',
+        'aria-modal': 'true',
+        'aria-label': 'Loading page',
+        tabindex: '-1'
+      });
+      var close = element('button', 'b24-slider-close', {
+        type: 'button',
+        'aria-label': 'Close',
+        'data-testid': 'slider-close'
+      });
+      close.textContent = '\u00d7';
+      var frame = element('iframe', 'b24-slider-frame', {
+        title: 'Loading page',
+        'data-testid': 'slider-frame',
+        'data-slider-frame': ''
+      });
+      frame.src = url;
+      panel.appendChild(close);
+      panel.appendChild(frame);
+      root.appendChild(panel);
+      var entry = {
+        root: root,
+        panel: panel,
+        frame: frame,
+        opener: document.activeElement,
+        onClose: onClose
+      };
+      frame.addEventListener('load', function () { label(entry); });
+      close.addEventListener('click', function () { closeEntry(entry); });
+      // A click beside the panel, on the shaded page, closes the slider as well.
+      root.addEventListener('click', function (event) {
+        if (event.target === root) {
+          closeEntry(entry);
+        }
+      });
+      var behind = background(level);
+      if (behind) {
+        behind.inert = true;
+      }
+      stack.push(entry);
+      document.body.appendChild(root);
+      close.focus();
+    }
+
+    function closeEntry(entry) {
+      var level = stack.indexOf(entry);
+      if (level < 0) {
+        return;
+      }
+      // Sliders opened on top of this one go first.
+      while (stack.length > level + 1) {
+        closeEntry(stack[stack.length - 1]);
+      }
+      stack.pop();
+      entry.root.remove();
+      var behind = background(level);
+      if (behind) {
+        behind.inert = false;
+      }
+      if (entry.opener && entry.opener.isConnected && typeof entry.opener.focus === 'function') {
+        entry.opener.focus();
+      }
+      try {
+        entry.onClose();
+      } catch (error) {
+        // The page that asked for the slider is gone: nobody is left to tell.
+      }
+    }
+
+    function closeTop() {
+      if (!stack.length) {
+        return false;
+      }
+      closeEntry(stack[stack.length - 1]);
+      return true;
+    }
+
+    document.addEventListener('keydown', function (event) {
+      if (event.key === 'Escape' && !event.defaultPrevented && closeTop()) {
+        event.preventDefault();
+      }
+    });
+
+    return { open: open, closeTop: closeTop };
+  }
+
+  // Inside a slider's frame, the top page's sliders; on a page of its own, a new stack.
+  function findSliders() {
+    try {
+      var outer = window.frameElement;
+      if (outer && outer.hasAttribute('data-slider-frame') && window.parent.B24SandboxSliders) {
+        var shared = window.parent.B24SandboxSliders;
+        // Escape pressed inside the slider's page closes the slider too.
+        document.addEventListener('keydown', function (event) {
+          if (event.key === 'Escape' && !event.defaultPrevented && shared.closeTop()) {
+            event.preventDefault();
+          }
+        });
+        return shared;
+      }
+    } catch (error) {
+      // Not framed by a portal page of the same origin.
+    }
+    return createSliders();
+  }
+
+  var slider = findSliders();
+  window.B24SandboxSliders = slider;
 
   window.addEventListener('message', function (event) {
     var message = parse(event.data);

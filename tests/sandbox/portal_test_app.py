@@ -31,6 +31,9 @@ PAGE = """<!doctype html>
 <button type="button" data-testid="call" onclick="call()">Call</button>
 <pre data-testid="refreshed">pending</pre>
 <pre data-testid="call-result">pending</pre>
+<label>Path <input data-testid="path" value="/crm/deal/details/1/"></label>
+<button type="button" data-testid="open-path" onclick="openPath()">Open path</button>
+<ol data-testid="open-path-results"></ol>
 <script src="{{ bx24_url }}"></script>
 <script>
   function show(testid, value) {
@@ -38,6 +41,15 @@ PAGE = """<!doctype html>
   }
   function refresh() {
     BX24.refreshAuth(function (auth) { show('refreshed', auth); });
+  }
+  // Each answer BX24.openPath's callback gets, in order, as one list item of JSON.
+  function openPath() {
+    var path = document.querySelector('[data-testid="path"]').value;
+    BX24.openPath(path, function (answer) {
+      var item = document.createElement('li');
+      item.textContent = JSON.stringify(answer);
+      document.querySelector('[data-testid="open-path-results"]').appendChild(item);
+    });
   }
   function call() {
     BX24.callMethod('user.current', {}, function (result) {

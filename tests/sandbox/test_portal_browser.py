@@ -217,3 +217,192 @@ def test_the_language_switch_reaches_the_app_as_lang(
     posted = frame_posts(recording_app, "/app")[-1]
     assert posted.query["LANG"] == "ru"
     assert sandbox.rest("user.current", token=posted.form["AUTH_ID"]).json()["result"]["ID"] == "3"
+
+
+# -- BX24.openPath: the side slider ----------------------------------------------------------
+
+AURORA_DEAL = "Espresso machines for Aurora Bakery"
+AURORA_INVOICE = "Aurora Bakery espresso machines, prepayment"
+CLOSED = {"result": "close"}
+REFUSED = {"result": "error", "errorCode": "PATH_NOT_AVAILABLE"}
+
+
+def open_path(page: Any, path: str) -> None:
+    """Have the framed app call ``BX24.openPath(path, callback)`` (a click, as a user would)."""
+    frame = page.frame_locator('[data-testid="app-frame"]')
+    frame.get_by_test_id("path").fill(path)
+    frame.get_by_test_id("open-path").click()
+
+
+def open_path_answers(page: Any, count: int) -> list[Any]:
+    """Wait until the app's openPath callback ran ``count`` times and return its answers."""
+    from playwright.sync_api import expect
+
+    results = page.frame_locator('[data-testid="app-frame"]').get_by_test_id("open-path-results")
+    expect(results.get_by_role("listitem")).to_have_count(count)
+    return [json.loads(text) for text in results.get_by_role("listitem").all_text_contents()]
+
+
+def test_open_path_shows_the_deal_card_in_a_side_slider_for_the_same_user_and_language(
+    sandbox: Any, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    install(sandbox)
+    page.goto(f"{sandbox.url}/marketplace/app/?user=2&lang=ru")
+    bx24_state(page)
+
+    open_path(page, "/crm/deal/details/1/")
+
+    slider = page.get_by_role("dialog", name="Deal #1")
+    expect(slider).to_be_visible()
+    expect(slider).to_have_attribute("aria-modal", "true")
+    expect(page.get_by_test_id("slider-close")).to_be_focused()
+    # The page behind is shaded and out of reach while the slider is open.
+    assert page.locator(".b24-layout").first.evaluate("layout => layout.inert") is True
+    box = slider.bounding_box()
+    assert box["x"] > 0 and box["x"] + box["width"] == 1280 and box["height"] == 860
+
+    card = page.frame_locator('[data-testid="slider-frame"]')
+    expect(card.locator('[data-field="title"]')).to_have_text(AURORA_DEAL)
+    expect(card.get_by_test_id("card-tabs")).to_be_visible()
+    # Inside the slider the card shows only its work area, for the user who is looking.
+    expect(card.get_by_test_id("user-switcher")).to_have_count(0)
+    expect(card.locator("body")).to_have_attribute("data-user", "2")
+    expect(card.locator("body")).to_have_attribute("data-lang", "ru")
+    src = page.get_by_test_id("slider-frame").get_attribute("src")
+    path, _, query = src.partition("?")
+    assert path == "/crm/deal/details/1/"
+    assert dict(pair.split("=") for pair in query.split("&")) == {
+        "IFRAME": "Y",
+        "IFRAME_TYPE": "SIDE_SLIDER",
+        "from": "rest_placement",
+        "from_app": "1",
+        "user": "2",
+        "lang": "ru",
+    }
+    # The callback waits for the slider to close.
+    expect(
+        page.frame_locator('[data-testid="app-frame"]').get_by_test_id("open-path-results")
+    ).to_be_empty()
+
+
+def test_open_path_shows_a_smart_invoice_and_the_close_button_answers_close(
+    sandbox: Any, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    install(sandbox)
+    page.goto(f"{sandbox.url}/marketplace/app/?user=1")
+    bx24_state(page)
+
+    open_path(page, "/crm/type/31/details/1/")
+
+    slider = page.get_by_role("dialog", name="Invoice #1")
+    expect(slider).to_be_visible()
+    card = page.frame_locator('[data-testid="slider-frame"]')
+    expect(card.locator('[data-field="title"]')).to_have_text(AURORA_INVOICE)
+
+    page.get_by_role("button", name="Close").click()
+    expect(page.get_by_test_id("portal-slider")).to_have_count(0)
+    assert open_path_answers(page, 1) == [CLOSED]
+    assert page.locator(".b24-layout").first.evaluate("layout => layout.inert") is False
+
+
+def test_open_path_refuses_the_order_card_and_paths_that_leave_the_list(
+    sandbox: Any, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    install(sandbox)
+    page.goto(f"{sandbox.url}/marketplace/app/?user=1")
+    bx24_state(page)
+    refused = [
+        "/shop/orders/details/2/",  # the store's order card is not in Bitrix24's list
+        "/crm/deal/../../shop/orders/details/2/",
+        "/crm/deal/%2e%2e/%2e%2e/shop/orders/details/2/",
+        "//evil.example/crm/deal/details/1/",
+        "http://evil.example/crm/deal/details/1/",
+        "crm/deal/details/1/",
+        "/crm/dealer/details/1/",
+    ]
+    for count, path in enumerate(refused, start=1):
+        open_path(page, path)
+        assert open_path_answers(page, count)[-1] == REFUSED, path
+    expect(page.get_by_test_id("portal-slider")).to_have_count(0)
+
+
+def test_escape_closes_the_slider_answers_close_and_gives_focus_back(
+    sandbox: Any, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    install(sandbox)
+    page.goto(f"{sandbox.url}/marketplace/app/?user=1")
+    bx24_state(page)
+
+    open_path(page, "/crm/deal/details/1/")
+    expect(page.get_by_role("dialog", name="Deal #1")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    expect(page.get_by_test_id("portal-slider")).to_have_count(0)
+    assert open_path_answers(page, 1) == [CLOSED]
+    # Focus goes back to the app's frame (which element inside it is the app's to choose:
+    # a page on another site cannot focus into it).
+    expect(page.get_by_test_id("app-frame")).to_be_focused()
+
+    # Escape works as well while the focus is in the page the slider shows. (The path is
+    # written as b24jssdk sends it: a width hint before it, the slider mode after it.)
+    open_path(page, "/crm/deal/../../crm/deal/details/2/?IFRAME=Y&IFRAME_TYPE=SIDE_SLIDER")
+    expect(page.get_by_role("dialog", name="Deal #2")).to_be_visible()
+    src = page.get_by_test_id("slider-frame").get_attribute("src")
+    assert src.startswith("/crm/deal/details/2/?IFRAME=Y&IFRAME_TYPE=SIDE_SLIDER&from=")
+    card = page.frame_locator('[data-testid="slider-frame"]')
+    card.get_by_role("link", name="General").focus()
+    expect(card.get_by_role("link", name="General")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("portal-slider")).to_have_count(0)
+    assert open_path_answers(page, 2) == [CLOSED, CLOSED]
+
+
+def test_an_app_in_a_card_inside_the_slider_stacks_another_slider(
+    sandbox: Any, recording_app: RecordingApp, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    sandbox.rest(
+        "placement.bind",
+        {
+            "PLACEMENT": "CRM_DEAL_DETAIL_TAB",
+            "HANDLER": f"{recording_app.url}/tab",
+            "TITLE": "Orders",
+        },
+    )
+    install(sandbox)
+    page.goto(f"{sandbox.url}/marketplace/app/?user=1")
+    bx24_state(page)
+
+    open_path(page, "/crm/deal/details/1/")
+    card = page.frame_locator('[data-testid="slider-frame"]')
+    card.get_by_test_id("app-tab").click()
+    tab = card.frame_locator('[data-testid="app-frame"]')
+    tab.locator('[data-testid="bx24-state"]').filter(has_not_text="waiting").wait_for()
+    assert frame_posts(recording_app, "/tab")[-1].form["PLACEMENT"] == "CRM_DEAL_DETAIL_TAB"
+
+    tab.get_by_test_id("path").fill("/crm/type/31/details/1/")
+    tab.get_by_test_id("open-path").click()
+    # The second slider opens on the top page, above the first, which is out of reach.
+    sliders = page.get_by_test_id("portal-slider")
+    expect(sliders).to_have_count(2)
+    expect(page.get_by_role("dialog", name="Invoice #1")).to_be_visible()
+    assert sliders.first.evaluate("slider => slider.inert") is True
+
+    page.keyboard.press("Escape")
+    expect(sliders).to_have_count(1)
+    expect(tab.get_by_test_id("open-path-results").get_by_role("listitem")).to_have_text(
+        [json.dumps(CLOSED, separators=(",", ":"))]
+    )
+    expect(page.get_by_role("dialog", name="Deal #1")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(sliders).to_have_count(0)
+    assert open_path_answers(page, 1) == [CLOSED]

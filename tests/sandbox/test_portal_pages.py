@@ -489,6 +489,31 @@ def test_links_between_pages_keep_user_and_language(sandbox: Any) -> None:
             assert query_of(href).get("lang") == ["ru"], href
 
 
+def test_a_card_in_the_slider_shows_only_its_work_area_and_links_stay_in_the_slider(
+    sandbox: Any,
+) -> None:
+    bind_tab(sandbox, "CRM_DEAL_DETAIL_TAB", f"{APP_URL}/app", "Orders")
+    install(sandbox)
+    query = "IFRAME=Y&IFRAME_TYPE=SIDE_SLIDER&from=rest_placement&from_app=1&user=2&lang=ru"
+    response = get(sandbox, f"/crm/deal/details/1/?{query}")
+    assert response.status_code == 200
+    page = parse(response)
+    assert "user-switcher" not in page.testids
+    assert "menu-app" not in page.testids
+    assert 'data-user="2" data-lang="ru" data-app-id="1"' in response.text
+    tabs = [a for a in page.links if "data-tab" in a]
+    assert [a["data-tab"] for a in tabs] == ["general", "app-1"]
+    for link in tabs:
+        values = query_of(link["href"])
+        assert values["IFRAME"] == ["Y"] and values["IFRAME_TYPE"] == ["SIDE_SLIDER"]
+        assert values["user"] == ["2"] and values["lang"] == ["ru"]
+        assert "from" not in values
+    # Outside the slider the same card has the portal's menu and header.
+    whole = parse(get(sandbox, "/crm/deal/details/1/?user=2"))
+    assert "user-switcher" in whole.testids and "menu-app" in whole.testids
+    assert all("IFRAME" not in query_of(a["href"]) for a in whole.links if "data-tab" in a)
+
+
 def test_the_app_page_frames_the_app_in_the_portal_language(sandbox: Any) -> None:
     install(sandbox)
     for lang in ("ru", "en"):
@@ -537,7 +562,14 @@ def test_bx24_js_is_served_as_a_script(sandbox: Any, path: str) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/javascript")
     assert "window.BX24 = {" in response.text
-    for name in ("installFinish", "fitWindow", "resizeWindow", "getAuth", "refreshAuth"):
+    for name in (
+        "installFinish",
+        "fitWindow",
+        "resizeWindow",
+        "getAuth",
+        "refreshAuth",
+        "openPath",
+    ):
         assert f"{name}:" in response.text
 
 
