@@ -20,13 +20,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 import httpx
 
-from b24app.services import portals
-from b24app.services.portals import forget_owner_types
+from b24app.services import catalog
 from bench.plan import Plan
 from bench.stand import Stand, database_kind, running_stand
 from bench.timing import ratio, summarize, timed
@@ -81,7 +81,7 @@ def measure_opens(stand: Stand, plan: Plan) -> dict[str, Any]:
 
 
 def measure_me(stand: Stand, plan: Plan, portal_id: int) -> dict[str, Any]:
-    """Time ``GET /api/me`` warm (cached owner types) and cold (one portal call)."""
+    """Time ``GET /api/me`` warm (stored names) and cold (one portal call)."""
     session = stand.session(stand.token(ADMIN))
     samples: dict[str, list[float]] = {"cold": [], "warm": []}
     portal_calls: Counter[str] = Counter()
@@ -89,7 +89,7 @@ def measure_me(stand: Stand, plan: Plan, portal_id: int) -> dict[str, Any]:
         phases = ("cold", "warm") if run % 2 == 0 else ("warm", "cold")
         for phase in phases:
             if phase == "cold":
-                forget_owner_types(portal_id)
+                stand.forget_names(portal_id)
             before = stand.counts()
             seconds, response = timed(lambda: stand.me(session))
             if response.status_code != 200 or response.json()["bitrix_auth"] != "ok":
@@ -112,17 +112,17 @@ class BurstOutcome:
 
 @contextmanager
 def owner_types_uncached() -> Iterator[None]:
-    """Keep the app from caching owner types, so every ``/api/me`` needs the user's token.
+    """Keep the app from using stored names, so every ``/api/me`` needs the user's token.
 
-    Forgetting the cache before each concurrent call is not enough: the first answer
-    fills it again and the later calls would never touch the token chain.
+    Forgetting the names before each concurrent call is not enough: the first answer
+    stores them again and the later calls would never touch the token chain.
     """
-    saved = portals.OWNER_TYPES_TTL
-    portals.OWNER_TYPES_TTL = -1.0
+    saved = catalog.CATALOG_TTL
+    catalog.CATALOG_TTL = timedelta(seconds=-1)
     try:
         yield
     finally:
-        portals.OWNER_TYPES_TTL = saved
+        catalog.CATALOG_TTL = saved
 
 
 class Burst:
@@ -152,7 +152,7 @@ class Burst:
 
     def fire(self, session: str) -> BurstOutcome:
         """Run one burst and return its outcome."""
-        forget_owner_types(self.portal_id)
+        self.stand.forget_names(self.portal_id)
         before = self.stand.counts()
         barrier = threading.Barrier(self.size)
         futures = [self.pool.submit(self._one, barrier, session) for _ in range(self.size)]

@@ -32,6 +32,7 @@ from b24app.bitrix.ratelimit import RateLimiter
 from b24app.config import normalise_database_url
 from b24app.extensions import db
 from b24app.models import Portal, UserToken
+from b24app.services.catalog import forget_catalogs
 from b24app.services.gateway import close_gateway
 from b24sandbox.bx24 import frame_post_fields
 from b24sandbox.config import SandboxConfig
@@ -177,6 +178,11 @@ class Stand:
         return self.http.get(
             f"{self.app_url}/api/me", headers={"Authorization": f"Bearer {session}"}
         )
+
+    def forget_names(self, portal_id: int) -> None:
+        """Drop the portal's stored names, so the next ``/api/me`` asks Bitrix24."""
+        with self.app.app_context():
+            forget_catalogs(portal_id)
 
     def portal_id(self) -> int:
         """Return the app's id of the installed portal."""
