@@ -39,6 +39,8 @@ function openInSlider(link) {
   if (!path || !bx || typeof bx.openPath !== 'function') return false;
   bx.openPath(path, (answer) => {
     if (answer && answer.result === 'error') window.open(link.href, '_blank', 'noopener');
+    // The portal moved focus into its slider; give it back to the link that opened it.
+    else if (answer && answer.result === 'close' && link.isConnected) link.focus();
   });
   return true;
 }
