@@ -353,33 +353,15 @@ def unbind(
     number = last_known_order_number(actor.portal_id, triple.order_id)
     try:
         gateway().rest.call(source, "crm.orderentity.deleteByFilter", {"fields": triple.fields()})
-    except b24.RelationNotFound as exc:
-        # Only a first attempt lands here (a repeat that finds nothing is "already gone").
-        record_attempt(
-            actor,
-            BindingAction.UNBIND,
-            triple,
-            BindingOutcome.FAILED,
-            "binding_changed",
-            owner_title=title,
-            order_number=number,
-            undo_of=undo_of,
-        )
-        raise Conflict("binding_changed") from exc
-    except b24.OrderNotFound as exc:
-        record_attempt(
-            actor,
-            BindingAction.UNBIND,
-            triple,
-            BindingOutcome.FAILED,
-            "order_not_found",
-            owner_title=title,
-            order_number=number,
-            undo_of=undo_of,
-        )
-        raise NotFound("order_not_found") from exc
     except b24.BitrixError as exc:
-        problem = from_bitrix(exc)
+        problem: AppError
+        if isinstance(exc, b24.RelationNotFound):
+            # Only a first attempt lands here (a repeat that finds nothing is "already gone").
+            problem = Conflict("binding_changed")
+        elif isinstance(exc, b24.OrderNotFound):
+            problem = NotFound("order_not_found")
+        else:
+            problem = from_bitrix(exc)
         record_attempt(
             actor,
             BindingAction.UNBIND,

@@ -77,42 +77,35 @@ def record_attempt(
     return record_id
 
 
+def _newest(column: Any, *conditions: Any) -> str | None:
+    """Return the newest non-empty ``column`` of the attempts matching ``conditions``."""
+    with Session(db.engine) as session:
+        value: str | None = session.scalars(
+            select(column)
+            .where(*conditions, column.is_not(None))
+            .order_by(BindingRecord.id.desc())
+            .limit(1)
+        ).first()
+    return value
+
+
 def last_known_title(portal_id: int, owner_type_id: int, owner_id: int) -> str | None:
     """Return the newest title the history saw for an owner (no Bitrix24 call)."""
-    with Session(db.engine) as session:
-        return _last_title(session, portal_id, owner_type_id, owner_id)
-
-
-def _last_title(session: Session, portal_id: int, owner_type_id: int, owner_id: int) -> str | None:
-    """Query the newest known title of an owner."""
-    title: str | None = session.scalars(
-        select(BindingRecord.owner_title)
-        .where(
-            BindingRecord.portal_id == portal_id,
-            BindingRecord.owner_type_id == owner_type_id,
-            BindingRecord.owner_id == owner_id,
-            BindingRecord.owner_title.is_not(None),
-        )
-        .order_by(BindingRecord.id.desc())
-        .limit(1)
-    ).first()
-    return title
+    return _newest(
+        BindingRecord.owner_title,
+        BindingRecord.portal_id == portal_id,
+        BindingRecord.owner_type_id == owner_type_id,
+        BindingRecord.owner_id == owner_id,
+    )
 
 
 def last_known_order_number(portal_id: int, order_id: int) -> str | None:
     """Return the order's number as the history last saw it (no Bitrix24 call)."""
-    with Session(db.engine) as session:
-        number: str | None = session.scalars(
-            select(BindingRecord.order_number)
-            .where(
-                BindingRecord.portal_id == portal_id,
-                BindingRecord.order_id == order_id,
-                BindingRecord.order_number.is_not(None),
-            )
-            .order_by(BindingRecord.id.desc())
-            .limit(1)
-        ).first()
-    return number
+    return _newest(
+        BindingRecord.order_number,
+        BindingRecord.portal_id == portal_id,
+        BindingRecord.order_id == order_id,
+    )
 
 
 def find_record(portal_id: int, record_id: int) -> BindingRecord | None:
