@@ -96,3 +96,6 @@ def init_cli(app: Flask) -> None:
     """Register the app's commands."""
     app.cli.add_command(tokens_cli)
     app.cli.add_command(openapi_command)
+    from b24app.jobs.worker import jobs_cli
+
+    app.cli.add_command(jobs_cli)

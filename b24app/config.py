@@ -57,6 +57,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "B24_REQUEST_BUDGET": ("B24_REQUEST_BUDGET", "float"),
     "B24_RETRY_BASE_DELAY": ("B24_RETRY_BASE_DELAY", "float"),
     "MAX_CONTENT_LENGTH": ("MAX_CONTENT_LENGTH", "int"),
+    "JOB_BATCH_BUDGET": ("JOB_BATCH_BUDGET", "float"),
+    "JOB_LEASE_SECONDS": ("JOB_LEASE_SECONDS", "float"),
     "LOG_LEVEL": ("LOG_LEVEL", "str"),
 }
 
@@ -80,8 +82,12 @@ DEFAULTS: dict[str, Any] = {
     "B24_REQUEST_BUDGET": 6.0,
     # First retry pause (doubling, with full jitter); tests make it tiny.
     "B24_RETRY_BASE_DELAY": 0.5,
-    # JSON bodies are a few ids: anything bigger is refused with 413.
-    "MAX_CONTENT_LENGTH": 64 * 1024,
+    # JSON bodies are ids (up to 10,000 of them for a bulk job): anything bigger is a 413.
+    "MAX_CONTENT_LENGTH": 256 * 1024,
+    # A job worker spends at most this long on one batch (waits and retries included)...
+    "JOB_BATCH_BUDGET": 60.0,
+    # ...and holds its claim on the job this long: a dead worker's job is taken over then.
+    "JOB_LEASE_SECONDS": 150.0,
     "LOG_LEVEL": "INFO",
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "JSON_SORT_KEYS": False,
@@ -273,5 +279,7 @@ def _validate(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"{name} must use https in production, got {value!r}")
     if config["SESSION_TTL"] <= 0 or config["B24_HTTP_TIMEOUT"] <= 0:
         raise ConfigError("SESSION_TTL and B24_HTTP_TIMEOUT must be positive")
+    if config["JOB_LEASE_SECONDS"] <= config["JOB_BATCH_BUDGET"]:
+        raise ConfigError("JOB_LEASE_SECONDS must be longer than JOB_BATCH_BUDGET")
     if config["B24_REQUEST_BUDGET"] <= 0 or config["B24_RETRY_BASE_DELAY"] < 0:
         raise ConfigError("B24_REQUEST_BUDGET must be positive, B24_RETRY_BASE_DELAY not negative")

@@ -123,6 +123,12 @@ ERROR_CODES: frozenset[str] = frozenset(
         "history_not_found",
         "not_undoable",
         "undo_conflict",
+        # bulk jobs
+        "too_many_orders",
+        "job_not_found",
+        "job_finished",
+        "job_running",
+        "nothing_to_retry",
     }
 )
 

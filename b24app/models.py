@@ -170,6 +170,8 @@ class BindingRecord(db.Model):  # type: ignore[name-defined]
     undone_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("binding_records.id", ondelete="SET NULL")
     )
+    # The bulk job this attempt belonged to, if any.
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
 
     @property
     def succeeded(self) -> bool:
@@ -201,3 +203,94 @@ class PortalCatalog(db.Model):  # type: ignore[name-defined]
     # JSON: {"owner_types": [...], "order_statuses": {id: name}, "stages": {type: {id: name}}}
     data: Mapped[str] = mapped_column(Text)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class JobState(enum.StrEnum):
+    """Where a bulk job stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    DONE = "done"
+
+
+class JobItemState(enum.StrEnum):
+    """Where one order of a bulk job stands."""
+
+    PENDING = "pending"
+    BOUND = "bound"
+    ALREADY_BOUND = "already_bound"
+    REPLACED = "replaced"
+    FAILED = "failed"
+    # Outcomes of an undo job's items.
+    UNBOUND = "unbound"
+    RESTORED = "restored"
+
+
+class Job(db.Model):  # type: ignore[name-defined]
+    """A bulk job: many orders bound to one owner (or a bind job undone), in the background.
+
+    Workers claim a job with a lease (``lease_until``); its items are sent in batches, and a
+    worker that took a job over resumes at the first batch with pending items.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_portal_id", "portal_id", "id"),
+        Index("ix_jobs_claim", "state", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portal_id: Mapped[int] = mapped_column(ForeignKey("portals.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(Integer)
+    user_name: Mapped[str] = mapped_column(String(255), default="")
+    lang: Mapped[str] = mapped_column(String(8), default="en")
+    kind: Mapped[str] = mapped_column(String(16), default="bind")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED.value)
+    paused_reason: Mapped[str | None] = mapped_column(String(64))
+    owner_type_id: Mapped[int] = mapped_column(Integer)
+    owner_id: Mapped[int] = mapped_column(BigInteger)
+    owner_title: Mapped[str | None] = mapped_column(Text)
+    # JSON: the order filter still to be read, or null once the items exist.
+    pending_filter: Mapped[str | None] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    undo_of_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When a worker last ran one of its batches: the least recently served job goes next.
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        """Describe the job."""
+        return f"<Job {self.id} {self.kind} {self.state} portal={self.portal_id}>"
+
+
+class JobItem(db.Model):  # type: ignore[name-defined]
+    """One order of a bulk job and how it ended."""
+
+    __tablename__ = "job_items"
+    __table_args__ = (
+        UniqueConstraint("job_id", "order_id"),
+        Index("ix_job_items_job_batch", "job_id", "batch_no"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    batch_no: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[int] = mapped_column(BigInteger)
+    order_number: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16), default=JobItemState.PENDING.value)
+    # The owner the order had before (read in the same batch), for history and undo.
+    previous_owner_type_id: Mapped[int | None] = mapped_column(Integer)
+    previous_owner_id: Mapped[int | None] = mapped_column(BigInteger)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+
+    def __repr__(self) -> str:
+        """Describe the item."""
+        return f"<JobItem job={self.job_id} order={self.order_id} {self.state}>"

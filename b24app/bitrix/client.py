@@ -223,8 +223,11 @@ class BitrixClient:
         clock: Callable[[], float] = time.time,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         rand: Callable[[], float] = random.random,
+        limiter_threshold: float | None = None,
     ) -> None:
         self._http = http
+        # Background work fills the shared bucket only to this level (None: to the top).
+        self._limiter_threshold = limiter_threshold
         self._limiter = limiter
         self._retry = retry
         self._guard = endpoint_guard
@@ -267,7 +270,11 @@ class BitrixClient:
             if self._limiter is not None:
                 # Outside the try: a full client-side bucket is not worth a retry.
                 try:
-                    self._limiter.acquire(creds.member_id, max(0.0, deadline - self._clock()))
+                    self._limiter.acquire(
+                        creds.member_id,
+                        max(0.0, deadline - self._clock()),
+                        self._limiter_threshold,
+                    )
                 except QueueTooLong as full:
                     raise BudgetExceeded(full.wait, full) from None
             try:

@@ -62,17 +62,22 @@ class RateLimiter:
             return self.max_wait
         return max_wait if self.max_wait is None else min(max_wait, self.max_wait)
 
-    def reserve(self, key: str, max_wait: float | None = None) -> float:
+    def reserve(
+        self, key: str, max_wait: float | None = None, threshold: float | None = None
+    ) -> float:
         """Count one request for ``key`` now and return how long it must wait before sending.
 
+        ``threshold`` (at most the limiter's own) lets a caller stop short of the shared
+        bucket's top: background jobs use a lower one, so web requests keep a share.
         Raises :class:`QueueTooLong` (without counting the request) when the wait would exceed
         ``max_wait`` or the limiter's own bound.
         """
         bound = self._max_wait(max_wait)
+        top = self._threshold(threshold)
         with self._lock:
             now = self._clock()
             level = self._drained(key, now) + 1.0
-            wait = max(0.0, (level - self.threshold) / self.rate)
+            wait = max(0.0, (level - top) / self.rate)
             if bound is not None and wait > bound:
                 raise QueueTooLong(wait)
             self._buckets[key] = (level, now)
@@ -80,9 +85,15 @@ class RateLimiter:
                 self._prune(now)
             return wait
 
-    def acquire(self, key: str, max_wait: float | None = None) -> None:
+    def _threshold(self, threshold: float | None) -> float:
+        """Return the level a caller may fill the bucket to."""
+        return self.threshold if threshold is None else max(1.0, min(threshold, self.threshold))
+
+    def acquire(
+        self, key: str, max_wait: float | None = None, threshold: float | None = None
+    ) -> None:
         """Block until one request for ``key`` may be sent (at most ``max_wait`` seconds)."""
-        wait = self.reserve(key, max_wait)
+        wait = self.reserve(key, max_wait, threshold)
         if wait > 0:
             self._sleep(wait)
 
@@ -148,16 +159,18 @@ class SharedRateLimiter(RateLimiter):
         self._script = redis_client.register_script(_RESERVE_SCRIPT)
         self._down_until = 0.0
 
-    def reserve(self, key: str, max_wait: float | None = None) -> float:
+    def reserve(
+        self, key: str, max_wait: float | None = None, threshold: float | None = None
+    ) -> float:
         """Count one request for ``key`` in Redis and return how long to wait before sending."""
         # After a failure, stay local for a while instead of paying a timeout on every call.
         if self._clock() < self._down_until:
-            return super().reserve(key, max_wait)
+            return super().reserve(key, max_wait, threshold)
         bound = self._max_wait(max_wait)
         lua_bound = -1.0 if bound is None else bound
         try:
             verdict, wait = self._script(
-                keys=[self._prefix + key], args=[self.rate, self.threshold, lua_bound]
+                keys=[self._prefix + key], args=[self.rate, self._threshold(threshold), lua_bound]
             )
         except Exception as exc:  # any Redis failure: keep working with the local bucket
             log.warning(
@@ -166,7 +179,7 @@ class SharedRateLimiter(RateLimiter):
                 RETRY_SHARED_AFTER,
             )
             self._down_until = self._clock() + RETRY_SHARED_AFTER
-            return super().reserve(key, max_wait)
+            return super().reserve(key, max_wait, threshold)
         if _text(verdict) == "refused":
             raise QueueTooLong(float(_text(wait)))
         return float(_text(wait))

@@ -25,6 +25,8 @@ from b24app.bitrix.retry import RetryPolicy
 # A portal address as Bitrix24 names it: host name (or IPv4) and an optional port.
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::\d{1,5})?$")
 _LOOPBACK_NAMES = {"localhost"}
+# Jobs fill a portal's bucket to three quarters of the app's threshold at most.
+JOB_BUCKET_SHARE = 0.75
 
 
 @dataclass
@@ -34,6 +36,9 @@ class Gateway:
     http: httpx.Client
     guard: EndpointGuard
     rest: BitrixClient
+    # The same portal buckets, for background jobs: a longer budget, and a lower threshold
+    # so the web requests of a portal keep a share of its bucket while a job runs.
+    jobs_rest: BitrixClient
     oauth: OAuthClient
     allow_http_portals: bool
 
@@ -71,15 +76,24 @@ def init_gateway(app: Flask) -> None:
     guard = EndpointGuard(allow_http_loopback=allow_http)
     timeout = httpx.Timeout(float(app.config["B24_HTTP_TIMEOUT"]), connect=5.0)
     http = make_http_client(guard, timeout=timeout)
+    limiter = _limiter(app.config)
     app.extensions["b24_gateway"] = Gateway(
         http=http,
         guard=guard,
         rest=BitrixClient(
             http,
-            limiter=_limiter(app.config),
+            limiter=limiter,
             retry=interactive_policy(app.config),
             endpoint_guard=guard,
             timeout=timeout,
+        ),
+        jobs_rest=BitrixClient(
+            http,
+            limiter=limiter,
+            retry=background_policy(app.config),
+            endpoint_guard=guard,
+            timeout=timeout,
+            limiter_threshold=JOB_BUCKET_SHARE * limiter.threshold,
         ),
         oauth=OAuthClient(
             app.config["B24_OAUTH_SERVER"],
@@ -100,6 +114,19 @@ def interactive_policy(config: Mapping[str, Any]) -> RetryPolicy:
         max_attempts=4,
         base_delay=base,
         max_delay=max(base, min(4.0, budget / 2)),
+        max_total=budget,
+        max_time_limit_wait=budget,
+    )
+
+
+def background_policy(config: Mapping[str, Any]) -> RetryPolicy:
+    """Retries for background jobs: patient, but within one job lease."""
+    base = float(config["B24_RETRY_BASE_DELAY"])
+    budget = float(config["JOB_BATCH_BUDGET"])
+    return RetryPolicy(
+        max_attempts=8,
+        base_delay=base,
+        max_delay=max(base, 8.0),
         max_total=budget,
         max_time_limit_wait=budget,
     )

@@ -13,6 +13,7 @@ from b24app.bitrix.payloads import PlacementRequest
 from b24app.crypto import cipher
 from b24app.errors import BadRequest, Forbidden, from_bitrix
 from b24app.extensions import db
+from b24app.jobs.service import resume_paused
 from b24app.models import Portal
 from b24app.services.catalog import Catalog, adopt_catalog, catalog_commands, stored_catalog
 from b24app.services.gateway import gateway
@@ -88,6 +89,8 @@ def open_app(request: PlacementRequest, lang: str = "en") -> OpenedApp:
     if catalog is None:
         catalog = adopt_catalog(portal.id, lang, batch) or Catalog()
     store_chain(db.engine, cipher(), portal.id, user.user_id, source.pair())
+    # A fresh chain revives the user's bulk jobs that a dead one paused.
+    resume_paused(portal.id, user.user_id)
     log.info(
         "user %s opened %s on portal %s (%s)",
         user.user_id,

@@ -18,6 +18,9 @@ from spectree.models import SecureType, SecuritySchemeData
 from werkzeug.exceptions import UnsupportedMediaType
 
 from b24app.errors import AppError, Forbidden, InvalidInput
+from b24app.jobs import service as jobs
+from b24app.jobs.orders import OrderFilter
+from b24app.models import Job
 from b24app.security import (
     SessionContext,
     current_session,
@@ -29,6 +32,7 @@ from b24app.services import bindings, history, pickers, undo
 from b24app.services.catalog import catalog_for
 from b24app.services.gateway import gateway
 from b24app.services.history import Actor
+from b24app.services.owners import OWNER_KINDS
 from b24app.services.tokens import UserTokenSource, token_source
 from b24app.views import schemas
 from b24app.views.errors import message_of
@@ -327,3 +331,139 @@ def openapi_document() -> dict[str, Any]:
     """Return the API's OpenAPI document (needs an app context)."""
     document: dict[str, Any] = spec.spec
     return document
+
+
+# -- bulk jobs ------------------------------------------------------------------------------
+
+
+def _job_request(body: schemas.JobBody) -> jobs.JobRequest:
+    """Turn a validated job body into the service's request."""
+    return jobs.JobRequest(
+        owner_type_id=body.ownerTypeId,
+        owner_id=body.ownerId,
+        order_ids=list(body.orderIds) if body.orderIds is not None else None,
+        order_filter=(
+            OrderFilter.from_json(body.filter.model_dump()) if body.filter is not None else None
+        ),
+    )
+
+
+def _job(job: Job, session: SessionContext) -> dict[str, Any]:
+    """Return a job as the API shows it to this caller."""
+    reason = _reason(job.paused_reason, session.lang) if job.paused_reason else None
+    return jobs.job_view(job, can_write=session.rights.can_bind, reason=reason)
+
+
+@bp.post("/jobs/preview")
+@require_session
+@json_body
+@spec.validate(json=schemas.JobBody, resp=answers(schemas.JobPreview, 404, 413, 415), tags=["jobs"])
+def preview_job() -> dict[str, Any]:
+    """Say what a bulk job would do: orders matched, how many get replaced, the target."""
+    session = _writer()
+    return jobs.preview(_tokens(session), _actor(session), session.lang, _job_request(_body()))
+
+
+@bp.post("/jobs/bind")
+@require_session
+@json_body
+@spec.validate(
+    json=schemas.JobBody,
+    resp=answers(schemas.JobAnswer, 404, 413, 415, status=202),
+    tags=["jobs"],
+)
+def start_job() -> tuple[dict[str, Any], int]:
+    """Start binding many orders (up to 10,000) to one owner in the background."""
+    session = _writer()
+    job = jobs.start(_tokens(session), _actor(session), session.lang, _job_request(_body()))
+    return {"job": _job(job, session)}, 202
+
+
+@bp.get("/jobs")
+@require_session
+@spec.validate(query=schemas.JobsQuery, resp=answers(schemas.JobPage), tags=["jobs"])
+def list_jobs() -> dict[str, Any]:
+    """The portal's bulk jobs, newest first."""
+    session = _session()
+    query = _query()
+    found, next_cursor = jobs.job_page(
+        session.portal.id, int(query.cursor) if query.cursor else None
+    )
+    return {
+        "items": [_job(job, session) for job in found],
+        "nextCursor": str(next_cursor) if next_cursor else None,
+    }
+
+
+@bp.get("/jobs/<int:job_id>")
+@require_session
+@spec.validate(resp=answers(schemas.JobAnswer, 404), tags=["jobs"])
+def show_job(job_id: int) -> dict[str, Any]:
+    """One job: state, counts, times and the estimated time left."""
+    session = _session()
+    return {"job": _job(jobs.find_job(session.portal.id, _check_id("id", job_id)), session)}
+
+
+@bp.get("/jobs/<int:job_id>/items")
+@require_session
+@spec.validate(query=schemas.JobsQuery, resp=answers(schemas.JobItemPage, 404), tags=["jobs"])
+def job_items(job_id: int) -> dict[str, Any]:
+    """A job's orders and how each ended."""
+    session = _session()
+    job = jobs.find_job(session.portal.id, _check_id("id", job_id))
+    query = _query()
+    found, next_cursor = jobs.item_page(job.id, int(query.cursor) if query.cursor else None)
+    kinds = OWNER_KINDS
+    items = []
+    for item in found:
+        replaced = None
+        if item.state == "replaced" and item.previous_owner_type_id and item.previous_owner_id:
+            kind = kinds.get(item.previous_owner_type_id)
+            replaced = {
+                "ownerTypeId": item.previous_owner_type_id,
+                "ownerId": item.previous_owner_id,
+                "title": history.last_known_title(
+                    session.portal.id, item.previous_owner_type_id, item.previous_owner_id
+                ),
+                "path": kind.path(item.previous_owner_id) if kind else None,
+            }
+        items.append(
+            {
+                "orderId": item.order_id,
+                "orderAccountNumber": item.order_number,
+                "state": item.state,
+                "replaced": replaced,
+                "errorCode": item.error_code,
+                "reason": _reason(item.error_code, session.lang),
+            }
+        )
+    return {"items": items, "nextCursor": str(next_cursor) if next_cursor else None}
+
+
+@bp.post("/jobs/<int:job_id>/cancel")
+@require_session
+@spec.validate(resp=answers(schemas.JobAnswer, 404, 409), tags=["jobs"])
+def cancel_job(job_id: int) -> dict[str, Any]:
+    """Stop a job at its next batch boundary."""
+    session = _writer()
+    return {"job": _job(jobs.cancel(session.portal.id, _check_id("id", job_id)), session)}
+
+
+@bp.post("/jobs/<int:job_id>/retry-failed")
+@require_session
+@spec.validate(resp=answers(schemas.JobAnswer, 404, 409, status=202), tags=["jobs"])
+def retry_job(job_id: int) -> tuple[dict[str, Any], int]:
+    """Queue a finished job's failed orders again."""
+    session = _writer()
+    job = jobs.retry_failed(session.portal.id, _check_id("id", job_id))
+    return {"job": _job(job, session)}, 202
+
+
+@bp.post("/jobs/<int:job_id>/undo")
+@require_session
+@spec.validate(resp=answers(schemas.JobAnswer, 404, 409, status=202), tags=["jobs"])
+def undo_job(job_id: int) -> tuple[dict[str, Any], int]:
+    """Undo a finished job: restore every replaced owner and unbind the rest."""
+    session = _writer()
+    job = jobs.undo(_actor(session), _check_id("id", job_id))
+    return {"job": _job(job, session)}, 202

@@ -6,9 +6,10 @@ JSON numbers only); ids are Bitrix24 table ids, positive 32-bit integers.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 
 # Bitrix24 keeps these ids in signed 32-bit integer columns.
 MAX_ID = 2_147_483_647
@@ -278,3 +279,124 @@ class MeAnswer(BaseModel):
     bitrix_auth: Literal["ok", "reauth_required"]
     session: dict[str, object]
     reconnect_url: str
+
+
+# -- bulk jobs ------------------------------------------------------------------------------
+
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="A date, YYYY-MM-DD.")]
+
+
+class JobFilter(_Body):
+    """Which orders a job binds, when they are chosen by a filter (every key optional)."""
+
+    createdFrom: Day | None = None
+    createdTo: Day | None = None
+    statusId: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    paid: bool | None = None
+    unboundOnly: bool = False
+    accountNumber: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+
+    @field_validator("createdFrom", "createdTo")
+    @classmethod
+    def _real_day(cls, value: str | None) -> str | None:
+        """Refuse dates that do not exist (2026-02-30)."""
+        if value is not None:
+            date.fromisoformat(value)
+        return value
+
+
+class JobBody(_Body):
+    """``POST /api/jobs/bind`` and ``/api/jobs/preview``: the orders, and the owner."""
+
+    orderIds: Annotated[list[Id], Field(min_length=1)] | None = Field(
+        None, description="The orders to bind (at most 10,000)."
+    )
+    filter: JobFilter | None = None
+    ownerTypeId: OwnerTypeId
+    ownerId: Id
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> JobBody:
+        """Require exactly one of ``orderIds`` and ``filter``."""
+        if (self.orderIds is None) == (self.filter is None):
+            raise ValueError("give either orderIds or filter")
+        return self
+
+
+class JobsQuery(_Query):
+    """``GET /api/jobs`` and ``/api/jobs/<id>/items``."""
+
+    cursor: Cursor | None = None
+
+
+class JobCounts(BaseModel):
+    """How far a job got."""
+
+    total: int
+    bound: int
+    alreadyBound: int
+    replaced: int
+    unbound: int
+    failed: int
+    remaining: int | None = Field(description="None until the filter is read.")
+
+
+class JobModel(BaseModel):
+    """A bulk job."""
+
+    id: int
+    kind: Literal["bind", "undo"]
+    state: Literal["queued", "running", "paused", "cancelled", "done"]
+    pausedReason: str | None
+    owner: OwnerRef
+    user: HistoryUser
+    counts: JobCounts
+    createdAt: str
+    startedAt: str | None
+    finishedAt: str | None
+    etaSeconds: int | None
+    undoOf: int | None
+    undoneBy: int | None
+    undoable: bool
+    retryable: bool
+
+
+class JobAnswer(BaseModel):
+    """One job."""
+
+    job: JobModel
+
+
+class JobPage(BaseModel):
+    """A page of the portal's jobs."""
+
+    items: list[JobModel]
+    nextCursor: str | None
+
+
+class JobItemModel(BaseModel):
+    """One order of a job."""
+
+    orderId: int
+    orderAccountNumber: str | None
+    state: Literal["pending", "bound", "already_bound", "replaced", "failed", "unbound", "restored"]
+    replaced: OwnerRef | None
+    errorCode: str | None
+    reason: str | None
+
+
+class JobItemPage(BaseModel):
+    """A page of a job's orders."""
+
+    items: list[JobItemModel]
+    nextCursor: str | None
+
+
+class JobPreview(BaseModel):
+    """What a job would do."""
+
+    matched: int
+    replacing: int
+    alreadyThere: int
+    owner: Owner
+    limit: int

@@ -131,7 +131,7 @@ def test_bodies_that_are_not_json_or_too_large_are_refused(installed):
     assert broken.json()["error"]["code"] == "bad_request"
     huge = installed.http.post(
         f"{installed.app_url}/api/bindings",
-        content=json.dumps({**BODY, "pad": "x" * 200_000}).encode(),
+        content=json.dumps({**BODY, "pad": "x" * 300_000}).encode(),
         headers={"Authorization": f"Bearer {session}", "Content-Type": "application/json"},
     )
     assert huge.status_code == 413

@@ -1,0 +1,372 @@
+"""Running bulk jobs: claim one with a lease, send its next batch, record, let go.
+
+A worker claims the job served least recently (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, an
+immediate transaction on SQLite), so workers never run one job at once and a big job on one
+portal never holds up another portal's. Each claim runs one batch and renews nothing after
+it: a worker that dies mid-batch leaves a lease that runs out, and the next claim resends that
+batch, which is harmless (re-adding a triple answers "already bound").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from b24app.bitrix import errors as b24
+from b24app.bitrix.client import BatchResult, TokenSource
+from b24app.errors import AppError, from_bitrix
+from b24app.extensions import db
+from b24app.jobs.orders import (
+    MAX_JOB_ORDERS,
+    OrderFilter,
+    current_owners,
+    matching_orders,
+    owners_command,
+    owners_from,
+)
+from b24app.jobs.service import BIND_BATCH, add_items
+from b24app.models import (
+    BindingAction,
+    BindingOutcome,
+    BindingRecord,
+    Job,
+    JobItem,
+    JobItemState,
+    JobState,
+    utcnow,
+)
+from b24app.services.bindings import Triple
+from b24app.services.gateway import gateway
+from b24app.services.pickers import rows_of
+from b24app.services.tokens import ChainDead, token_source, write_session
+
+log = logging.getLogger(__name__)
+
+Command = tuple[str, Any]
+# Seconds a job waits after a batch failed for longer than its budget (portal busy or down).
+POSTPONE = 15.0
+
+
+def worker_name() -> str:
+    """Name this worker uniquely (host, process, random) for leases and logs."""
+    return f"{socket.gethostname()[:32]}:{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Claim:
+    """A job this worker holds until ``until``."""
+
+    job_id: int
+    until: datetime
+
+
+def claim(worker: str, now: datetime, lease: float) -> Claim | None:
+    """Take the least recently served runnable job whose lease is free; None when idle."""
+    with write_session(db.engine) as session:
+        job = session.scalars(
+            select(Job)
+            .where(
+                Job.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+                or_(Job.lease_until.is_(None), Job.lease_until < now),
+            )
+            .order_by(Job.last_run_at.is_not(None), Job.last_run_at, Job.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if job is None:
+            return None
+        until = now + timedelta(seconds=lease)
+        job.lease_owner = worker
+        job.lease_until = until
+        if job.state == JobState.QUEUED.value:
+            job.state = JobState.RUNNING.value
+        if job.started_at is None:
+            job.started_at = now
+        return Claim(job.id, until)
+
+
+def release(job_id: int, worker: str, now: datetime, **changes: Any) -> bool:
+    """Give the job back (with ``changes``) if this worker still holds it."""
+    with write_session(db.engine) as session:
+        job = session.get(Job, job_id)
+        if job is None or job.lease_owner != worker:
+            return False
+        job.lease_owner = None
+        job.lease_until = None
+        job.last_run_at = now
+        for name, value in changes.items():
+            setattr(job, name, value)
+        return True
+
+
+def _tokens(job: Job) -> TokenSource:
+    """Return the job's user's own token chain (refreshed single-flight with the web)."""
+    return token_source(job.portal_id, job.user_id)
+
+
+def _materialise(job: Job, source: TokenSource) -> None:
+    """Read the job's filter into items (one batch call per 2,500 orders)."""
+    assert job.pending_filter is not None
+    order_filter = OrderFilter.from_json(json.loads(job.pending_filter))
+    found = matching_orders(source, order_filter, limit=MAX_JOB_ORDERS, background=True)
+    if order_filter.unbound_only and found:
+        owners = current_owners(source, [i for i, _ in found], background=True)
+        found = [(i, n) for i, n in found if i not in owners]
+    with write_session(db.engine) as session:
+        add_items(session, job.id, found, BIND_BATCH)
+        session.execute(
+            update(Job).where(Job.id == job.id).values(pending_filter=None, total=len(found))
+        )
+
+
+def _next_batch(job_id: int) -> list[JobItem]:
+    """Return the pending items of the job's first unfinished batch."""
+    with Session(db.engine, expire_on_commit=False) as session:
+        first = session.scalars(
+            select(JobItem.batch_no)
+            .where(JobItem.job_id == job_id, JobItem.state == JobItemState.PENDING.value)
+            .order_by(JobItem.batch_no)
+            .limit(1)
+        ).first()
+        if first is None:
+            return []
+        return list(
+            session.scalars(
+                select(JobItem)
+                .where(
+                    JobItem.job_id == job_id,
+                    JobItem.batch_no == first,
+                    JobItem.state == JobItemState.PENDING.value,
+                )
+                .order_by(JobItem.id)
+            )
+        )
+
+
+def _failure_code(error: b24.BitrixError) -> str:
+    """Name why Bitrix24 refused one order's write, in the app's codes."""
+    if isinstance(error, b24.OrderNotFound):
+        return "order_not_found"
+    if isinstance(error, b24.RelationNotFound):
+        return "binding_changed"
+    return from_bitrix(error).code
+
+
+@dataclass
+class Outcome:
+    """What happened to one item."""
+
+    state: JobItemState
+    error_code: str | None = None
+    previous: tuple[int, int] | None = None
+
+
+def _bind_batch(job: Job, items: list[JobItem], source: TokenSource) -> dict[int, Outcome]:
+    """Bind up to 49 orders in one batch that first reads their owners."""
+    target = (job.owner_type_id, job.owner_id)
+    commands: dict[str, Command] = {"owners": owners_command([i.order_id for i in items])}
+    for item in items:
+        fields = Triple(item.order_id, *target).fields()
+        commands[f"a{item.order_id}"] = ("crm.orderentity.add", {"fields": fields})
+    batch = gateway().jobs_rest.batch(source, commands)
+    before = owners_from(_rows(batch, "owners"))
+    outcomes: dict[int, Outcome] = {}
+    for item in items:
+        previous = before.get(item.order_id)
+        error = batch.errors.get(f"a{item.order_id}")
+        if error is None:
+            if previous is not None and previous != target:
+                outcomes[item.order_id] = Outcome(JobItemState.REPLACED, previous=previous)
+            elif previous == target:
+                outcomes[item.order_id] = Outcome(JobItemState.ALREADY_BOUND)
+            else:
+                outcomes[item.order_id] = Outcome(JobItemState.BOUND)
+        elif isinstance(error, b24.AlreadyBound):
+            outcomes[item.order_id] = Outcome(JobItemState.ALREADY_BOUND)
+        elif isinstance(error, b24.InvalidToken):
+            raise error
+        else:
+            outcomes[item.order_id] = Outcome(JobItemState.FAILED, _failure_code(error))
+    return outcomes
+
+
+def _undo_batch(job: Job, items: list[JobItem], source: TokenSource) -> dict[int, Outcome]:
+    """Undo up to 50 bindings: read the owners, then restore or unbind those still there."""
+    target = (job.owner_type_id, job.owner_id)
+    now_owned = current_owners(source, [i.order_id for i in items], background=True)
+    outcomes: dict[int, Outcome] = {}
+    commands: dict[str, Command] = {}
+    for item in items:
+        if now_owned.get(item.order_id) != target:
+            outcomes[item.order_id] = Outcome(JobItemState.FAILED, "undo_conflict")
+        elif item.previous_owner_type_id is not None and item.previous_owner_id is not None:
+            fields = Triple(item.order_id, item.previous_owner_type_id, item.previous_owner_id)
+            commands[f"r{item.order_id}"] = ("crm.orderentity.add", {"fields": fields.fields()})
+        else:
+            fields = Triple(item.order_id, *target)
+            commands[f"u{item.order_id}"] = (
+                "crm.orderentity.deleteByFilter",
+                {"fields": fields.fields()},
+            )
+    if commands:
+        batch = gateway().jobs_rest.batch(source, commands)
+        for key in commands:
+            order_id = int(key[1:])
+            error = batch.errors.get(key)
+            if error is None or (key[0] == "r" and isinstance(error, b24.AlreadyBound)):
+                done = JobItemState.RESTORED if key[0] == "r" else JobItemState.UNBOUND
+                outcomes[order_id] = Outcome(done)
+            elif isinstance(error, b24.InvalidToken):
+                raise error
+            else:
+                outcomes[order_id] = Outcome(JobItemState.FAILED, _failure_code(error))
+    return outcomes
+
+
+def _rows(batch: BatchResult, key: str) -> list[dict[str, Any]]:
+    """Return the owners a batch read (none when that read failed: the adds still count)."""
+    try:
+        return rows_of(batch, key, "orderEntity")
+    except AppError:
+        return []
+
+
+_HISTORY_OUTCOMES = {
+    JobItemState.BOUND: (BindingAction.BIND, BindingOutcome.BOUND),
+    JobItemState.ALREADY_BOUND: (BindingAction.BIND, BindingOutcome.ALREADY_BOUND),
+    JobItemState.REPLACED: (BindingAction.BIND, BindingOutcome.REPLACED),
+    JobItemState.RESTORED: (BindingAction.BIND, BindingOutcome.REPLACED),
+    JobItemState.UNBOUND: (BindingAction.UNBIND, BindingOutcome.UNBOUND),
+}
+
+
+def _record(job: Job, items: list[JobItem], outcomes: dict[int, Outcome], worker: str) -> bool:
+    """Store the batch's outcomes and history rows, once, if this worker still holds the job."""
+    now = utcnow()
+    with write_session(db.engine) as session:
+        stored = session.get(Job, job.id)
+        if stored is None or stored.lease_owner != worker:
+            # Taken over meanwhile: the new holder sends this batch again and records it.
+            return False
+        history = []
+        for item in items:
+            outcome = outcomes.get(item.order_id)
+            if outcome is None:
+                continue
+            session.execute(
+                update(JobItem)
+                .where(JobItem.id == item.id, JobItem.state == JobItemState.PENDING.value)
+                .values(
+                    state=outcome.state.value,
+                    error_code=outcome.error_code,
+                    previous_owner_type_id=(
+                        outcome.previous[0] if outcome.previous else item.previous_owner_type_id
+                    ),
+                    previous_owner_id=(
+                        outcome.previous[1] if outcome.previous else item.previous_owner_id
+                    ),
+                )
+            )
+            history.append(_history_row(job, item, outcome, now))
+        if history:
+            session.execute(BindingRecord.__table__.insert(), history)
+        return True
+
+
+def _history_row(job: Job, item: JobItem, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    """Return the history row of one item's attempt."""
+    action, result = _HISTORY_OUTCOMES.get(
+        outcome.state,
+        (BindingAction.BIND if job.kind == "bind" else BindingAction.UNBIND, BindingOutcome.FAILED),
+    )
+    owner = (job.owner_type_id, job.owner_id)
+    replaced = outcome.previous
+    if outcome.state == JobItemState.RESTORED:
+        # Restoring the previous owner replaces the job's owner.
+        owner = (item.previous_owner_type_id or 0, item.previous_owner_id or 0)
+        replaced = (job.owner_type_id, job.owner_id)
+    if outcome.state == JobItemState.UNBOUND:
+        replaced = owner
+    return {
+        "portal_id": job.portal_id,
+        "user_id": job.user_id,
+        "user_name": job.user_name,
+        "order_id": item.order_id,
+        "order_number": item.order_number,
+        "owner_type_id": owner[0],
+        "owner_id": owner[1],
+        "owner_title": job.owner_title if owner == (job.owner_type_id, job.owner_id) else None,
+        "replaced_owner_type_id": replaced[0] if replaced else None,
+        "replaced_owner_id": replaced[1] if replaced else None,
+        "replaced_owner_title": job.owner_title
+        if replaced == (job.owner_type_id, job.owner_id)
+        else None,
+        "action": action.value,
+        "outcome": result.value,
+        "error_code": outcome.error_code,
+        "created_at": now,
+        "job_id": job.id,
+    }
+
+
+def run_once(worker: str, clock: Callable[[], datetime] = utcnow) -> bool:
+    """Claim a job, run its next step (read the filter, or one batch); False when idle."""
+    lease = float(current_app.config["JOB_LEASE_SECONDS"])
+    held = claim(worker, clock(), lease)
+    if held is None:
+        return False
+    with Session(db.engine, expire_on_commit=False) as session:
+        job = session.get(Job, held.job_id)
+    assert job is not None
+    if job.cancel_requested:
+        release(job.id, worker, clock(), state=JobState.CANCELLED.value, finished_at=clock())
+        log.info("job %s cancelled", job.id)
+        return True
+    source = _tokens(job)
+    try:
+        if job.pending_filter is not None:
+            _materialise(job, source)
+            release(job.id, worker, clock())
+            return True
+        items = _next_batch(job.id)
+        if not items:
+            release(job.id, worker, clock(), state=JobState.DONE.value, finished_at=clock())
+            log.info("job %s done", job.id)
+            return True
+        runner = _bind_batch if job.kind == "bind" else _undo_batch
+        outcomes = runner(job, items, source)
+    except (ChainDead, b24.InvalidToken, b24.InvalidGrant):
+        release(
+            job.id, worker, clock(), state=JobState.PAUSED.value, paused_reason="reauth_required"
+        )
+        log.info("job %s paused: the user's token chain is dead", job.id)
+        return True
+    except (AppError, b24.BitrixError) as exc:
+        # Busy or unavailable for longer than a batch's budget: try again at the next claim.
+        code = exc.code if isinstance(exc, AppError) else from_bitrix(exc).code
+        log.warning("job %s: batch postponed (%s)", job.id, code)
+        release(job.id, worker, clock(), lease_until=clock() + timedelta(seconds=POSTPONE))
+        return True
+    _record(job, items, outcomes, worker)
+    release(job.id, worker, clock())
+    return True
+
+
+def run_until_idle(app: Flask, worker: str | None = None, max_steps: int = 100_000) -> int:
+    """Run job steps until none is left (tests and one-shot runs); return the steps run."""
+    name = worker or worker_name()
+    steps = 0
+    with app.app_context():
+        while steps < max_steps and run_once(name):
+            steps += 1
+    return steps

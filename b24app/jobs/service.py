@@ -1,0 +1,375 @@
+"""Bulk jobs as the web sees them: preview, start, show, cancel, retry the failed, undo.
+
+Starting a job only writes rows; a worker (``b24app.jobs.runner``) does the Bitrix24 work.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from b24app.bitrix.client import TokenSource
+from b24app.bitrix.errors import BitrixError
+from b24app.errors import BadRequest, Conflict, NotFound, from_bitrix
+from b24app.extensions import db
+from b24app.jobs.orders import MAX_JOB_ORDERS, OrderFilter, current_owners, matching_orders
+from b24app.models import Job, JobItem, JobItemState, JobState, utcnow
+from b24app.services.bindings import owner_row_from
+from b24app.services.catalog import Catalog, stored_catalog
+from b24app.services.gateway import gateway
+from b24app.services.history import Actor
+from b24app.services.pickers import offered_kind
+from b24app.services.tokens import write_session
+
+# One read of the owners plus 49 adds: a batch's 50 commands.
+BIND_BATCH = 49
+# An undo reads first, then sends up to 50 writes.
+UNDO_BATCH = 50
+JOBS_PAGE = 20
+ITEMS_PAGE = 100
+FINISHED = {JobState.DONE.value, JobState.CANCELLED.value}
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What a user asked a job to do."""
+
+    owner_type_id: int
+    owner_id: int
+    order_ids: list[int] | None
+    order_filter: OrderFilter | None
+
+
+def _owner(
+    source: TokenSource, actor: Actor, lang: str, owner_type_id: int, owner_id: int
+) -> dict[str, Any]:
+    """Check the owner type is offered and read the owner; 404 when it does not exist."""
+    catalog = stored_catalog(actor.portal_id, lang) or Catalog()
+    kind = offered_kind(catalog, owner_type_id)
+    try:
+        batch = gateway().rest.batch(source, {"owner": kind.by_id(owner_id)})
+    except BitrixError as exc:
+        raise from_bitrix(exc) from exc
+    if "owner" in batch.errors:
+        raise from_bitrix(batch.errors["owner"])
+    owner = owner_row_from(batch, "owner", owner_type_id, owner_id, catalog)
+    if owner is None:
+        raise NotFound("owner_not_found")
+    return owner
+
+
+def _unique(ids: Sequence[int]) -> list[int]:
+    """Drop repeated ids, keeping the first of each."""
+    return list(dict.fromkeys(ids))
+
+
+def _too_many(count: int) -> None:
+    """Refuse more orders than one job takes."""
+    if count > MAX_JOB_ORDERS:
+        raise BadRequest("too_many_orders", limit=MAX_JOB_ORDERS, count=count)
+
+
+def preview(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -> dict[str, Any]:
+    """Say what a job would do: how many orders, how many get replaced, the target."""
+    owner = _owner(source, actor, lang, request.owner_type_id, request.owner_id)
+    if request.order_ids is not None:
+        ids = _unique(request.order_ids)
+        _too_many(len(ids))
+    else:
+        assert request.order_filter is not None
+        found = matching_orders(source, request.order_filter, limit=MAX_JOB_ORDERS + 1)
+        _too_many(len(found))
+        ids = [i for i, _ in found]
+    owners = current_owners(source, ids)
+    if request.order_filter is not None and request.order_filter.unbound_only:
+        ids = [i for i in ids if i not in owners]
+    target = (request.owner_type_id, request.owner_id)
+    there = sum(1 for i in ids if owners.get(i) == target)
+    replacing = sum(1 for i in ids if i in owners and owners[i] != target)
+    return {
+        "matched": len(ids),
+        "replacing": replacing,
+        "alreadyThere": there,
+        "owner": owner,
+        "limit": MAX_JOB_ORDERS,
+    }
+
+
+def start(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -> Job:
+    """Queue a bind job (the worker reads a filter itself); return it."""
+    owner = _owner(source, actor, lang, request.owner_type_id, request.owner_id)
+    ids = _unique(request.order_ids) if request.order_ids is not None else None
+    if ids is not None:
+        _too_many(len(ids))
+    with write_session(db.engine) as session:
+        job = Job(
+            portal_id=actor.portal_id,
+            user_id=actor.user_id,
+            user_name=actor.user_name[:255],
+            lang=lang,
+            kind="bind",
+            state=JobState.QUEUED.value,
+            owner_type_id=request.owner_type_id,
+            owner_id=request.owner_id,
+            owner_title=str(owner.get("title") or "")[:2000],
+            pending_filter=(
+                json.dumps(request.order_filter.to_json())
+                if request.order_filter is not None
+                else None
+            ),
+            total=len(ids) if ids is not None else 0,
+        )
+        session.add(job)
+        session.flush()
+        if ids is not None:
+            add_items(session, job.id, [(i, None) for i in ids], BIND_BATCH)
+    return job
+
+
+def add_items(
+    session: Session,
+    job_id: int,
+    orders: Sequence[tuple[int, str | None]],
+    batch_size: int,
+    previous: dict[int, tuple[int, int] | None] | None = None,
+) -> None:
+    """Insert a job's items, numbered into batches."""
+    rows = []
+    for position, (order_id, number) in enumerate(orders):
+        before = (previous or {}).get(order_id)
+        rows.append(
+            {
+                "job_id": job_id,
+                "batch_no": position // batch_size,
+                "order_id": order_id,
+                "order_number": number,
+                "state": JobItemState.PENDING.value,
+                "previous_owner_type_id": before[0] if before else None,
+                "previous_owner_id": before[1] if before else None,
+            }
+        )
+    if rows:
+        session.execute(JobItem.__table__.insert(), rows)
+
+
+def find_job(portal_id: int, job_id: int) -> Job:
+    """Return one of the portal's jobs, or 404."""
+    with Session(db.engine, expire_on_commit=False) as session:
+        job = session.get(Job, job_id)
+    if job is None or job.portal_id != portal_id:
+        raise NotFound("job_not_found")
+    return job
+
+
+def counts(job_id: int) -> dict[str, int]:
+    """Count a job's items by state."""
+    with Session(db.engine) as session:
+        rows = session.execute(
+            select(JobItem.state, func.count())
+            .where(JobItem.job_id == job_id)
+            .group_by(JobItem.state)
+        ).all()
+    by_state = {str(state): int(n) for state, n in rows}
+    return by_state
+
+
+def _eta(job: Job, done: int, remaining: int, now: datetime) -> int | None:
+    """Estimate the seconds left from the pace so far."""
+    if job.state != JobState.RUNNING.value or job.started_at is None or done == 0:
+        return None
+    elapsed = (now - job.started_at).total_seconds()
+    return max(0, math.ceil(elapsed / done * remaining)) if remaining else 0
+
+
+def job_view(job: Job, *, can_write: bool, reason: str | None) -> dict[str, Any]:
+    """Return the API's job object."""
+    by_state = counts(job.id)
+    pending = by_state.get(JobItemState.PENDING.value, 0)
+    total = max(job.total, sum(by_state.values()))
+    done = total - pending
+    failed = by_state.get(JobItemState.FAILED.value, 0)
+    from b24app.services.owners import OWNER_KINDS
+
+    kind = OWNER_KINDS.get(job.owner_type_id)
+    finished = job.state in FINISHED
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "pausedReason": reason,
+        "owner": {
+            "ownerTypeId": job.owner_type_id,
+            "ownerId": job.owner_id,
+            "title": job.owner_title,
+            "path": kind.path(job.owner_id) if kind else None,
+        },
+        "user": {"id": job.user_id, "name": job.user_name},
+        "counts": {
+            "total": total,
+            "bound": by_state.get(JobItemState.BOUND.value, 0)
+            + by_state.get(JobItemState.RESTORED.value, 0),
+            "alreadyBound": by_state.get(JobItemState.ALREADY_BOUND.value, 0),
+            "replaced": by_state.get(JobItemState.REPLACED.value, 0),
+            "unbound": by_state.get(JobItemState.UNBOUND.value, 0),
+            "failed": failed,
+            "remaining": pending if job.pending_filter is None else None,
+        },
+        "createdAt": job.created_at.isoformat(),
+        "startedAt": job.started_at.isoformat() if job.started_at else None,
+        "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
+        "etaSeconds": _eta(job, done, pending, utcnow()),
+        "undoOf": job.undo_of_id,
+        "undoneBy": job.undone_by_id,
+        "undoable": can_write
+        and job.kind == "bind"
+        and job.state == JobState.DONE.value
+        and job.undone_by_id is None,
+        "retryable": can_write and finished and failed > 0,
+    }
+
+
+def job_page(portal_id: int, cursor: int | None) -> tuple[list[Job], int | None]:
+    """Return one page of the portal's jobs, newest first."""
+    query = select(Job).where(Job.portal_id == portal_id)
+    if cursor is not None:
+        query = query.where(Job.id < cursor)
+    with Session(db.engine, expire_on_commit=False) as session:
+        jobs = list(session.scalars(query.order_by(Job.id.desc()).limit(JOBS_PAGE + 1)))
+    more = len(jobs) > JOBS_PAGE
+    jobs = jobs[:JOBS_PAGE]
+    return jobs, jobs[-1].id if more and jobs else None
+
+
+def item_page(job_id: int, cursor: int | None) -> tuple[list[JobItem], int | None]:
+    """Return one page of a job's items in their order."""
+    query = select(JobItem).where(JobItem.job_id == job_id)
+    if cursor is not None:
+        query = query.where(JobItem.id > cursor)
+    with Session(db.engine, expire_on_commit=False) as session:
+        items = list(session.scalars(query.order_by(JobItem.id).limit(ITEMS_PAGE + 1)))
+    more = len(items) > ITEMS_PAGE
+    items = items[:ITEMS_PAGE]
+    return items, items[-1].id if more and items else None
+
+
+def cancel(portal_id: int, job_id: int) -> Job:
+    """Ask a job to stop at its next batch boundary (at once when no worker holds it)."""
+    find_job(portal_id, job_id)
+    with write_session(db.engine) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        if job.state in FINISHED:
+            raise Conflict("job_finished")
+        job.cancel_requested = True
+        if job.state in (JobState.QUEUED.value, JobState.PAUSED.value) and job.lease_owner is None:
+            job.state = JobState.CANCELLED.value
+            job.finished_at = utcnow()
+    return find_job(portal_id, job_id)
+
+
+def retry_failed(portal_id: int, job_id: int) -> Job:
+    """Queue a finished job's failed orders again."""
+    find_job(portal_id, job_id)
+    with write_session(db.engine) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        if job.state not in FINISHED:
+            raise Conflict("job_running")
+        moved = session.execute(  # type: ignore[attr-defined]
+            update(JobItem)
+            .where(JobItem.job_id == job_id, JobItem.state == JobItemState.FAILED.value)
+            .values(state=JobItemState.PENDING.value, error_code=None)
+        ).rowcount
+        if not moved:
+            raise Conflict("nothing_to_retry")
+        job.state = JobState.QUEUED.value
+        job.cancel_requested = False
+        job.finished_at = None
+    return find_job(portal_id, job_id)
+
+
+def undo(actor: Actor, job_id: int) -> Job:
+    """Queue the undo of a finished bind job: restore replaced owners, unbind the rest."""
+    original = find_job(actor.portal_id, job_id)
+    if original.kind != "bind" or original.state != JobState.DONE.value:
+        raise Conflict("not_undoable")
+    if original.undone_by_id is not None:
+        raise Conflict("not_undoable")
+    with Session(db.engine) as session:
+        done = list(
+            session.execute(
+                select(
+                    JobItem.order_id,
+                    JobItem.order_number,
+                    JobItem.state,
+                    JobItem.previous_owner_type_id,
+                    JobItem.previous_owner_id,
+                )
+                .where(
+                    JobItem.job_id == job_id,
+                    JobItem.state.in_([JobItemState.BOUND.value, JobItemState.REPLACED.value]),
+                )
+                .order_by(JobItem.id)
+            )
+        )
+    if not done:
+        raise Conflict("not_undoable")
+    with write_session(db.engine) as session:
+        job = Job(
+            portal_id=actor.portal_id,
+            user_id=actor.user_id,
+            user_name=actor.user_name[:255],
+            lang=original.lang,
+            kind="undo",
+            state=JobState.QUEUED.value,
+            owner_type_id=original.owner_type_id,
+            owner_id=original.owner_id,
+            owner_title=original.owner_title,
+            total=len(done),
+            undo_of_id=original.id,
+        )
+        session.add(job)
+        session.flush()
+        previous: dict[int, tuple[int, int] | None] = {
+            row.order_id: (
+                (row.previous_owner_type_id, row.previous_owner_id)
+                if row.state == JobItemState.REPLACED.value
+                and row.previous_owner_type_id is not None
+                and row.previous_owner_id is not None
+                else None
+            )
+            for row in done
+        }
+        add_items(
+            session,
+            job.id,
+            [(row.order_id, row.order_number) for row in done],
+            UNDO_BATCH,
+            previous,
+        )
+        stored = session.get(Job, original.id)
+        assert stored is not None
+        stored.undone_by_id = job.id
+    return job
+
+
+def resume_paused(portal_id: int, user_id: int) -> int:
+    """Queue again the user's jobs paused for a dead token chain (they reopened the app)."""
+    with write_session(db.engine) as session:
+        resumed: int = session.execute(  # type: ignore[attr-defined]
+            update(Job)
+            .where(
+                Job.portal_id == portal_id,
+                Job.user_id == user_id,
+                Job.state == JobState.PAUSED.value,
+            )
+            .values(state=JobState.QUEUED.value, paused_reason=None)
+        ).rowcount
+    return resumed

@@ -1,0 +1,228 @@
+"""Bulk jobs over real HTTP against the sandbox, driven by a worker run in the test."""
+
+from datetime import timedelta
+
+import pytest
+
+from b24app.jobs.runner import claim, run_once, run_until_idle
+from b24app.models import utcnow
+from tests.integration.test_api_bindings import call_count, owner_in_sandbox
+
+
+@pytest.fixture
+def admin(app, portal24):
+    """The app installed and opened by the store administrator."""
+    portal24.install()
+    return portal24.session(user_id=1)
+
+
+def start(portal24, session, **body):
+    """POST a bind job and return the answer."""
+    return portal24.api("/api/jobs/bind", session, method="POST", json=body)
+
+
+def job_of(portal24, session, job_id):
+    """Return a job as the API shows it."""
+    return portal24.api(f"/api/jobs/{job_id}", session).json()["job"]
+
+
+def newest_orders(portal24, session, count):
+    """Return the ids of the newest orders, through the picker."""
+    ids, cursor = [], None
+    while len(ids) < count:
+        path = "/api/orders" + (f"?cursor={cursor}" if cursor else "")
+        page = portal24.api(path, session).json()
+        ids += [o["id"] for o in page["items"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    return ids[:count]
+
+
+def batch_calls(portal24, since):
+    """Return the batch requests the sandbox answered after ``since``."""
+    return [c for c in portal24.sandbox.calls()["calls"][since:] if c["method"] == "batch"]
+
+
+def test_a_job_binds_every_order_in_batches_of_49_and_records_history(app, admin, portal24):
+    orders = newest_orders(portal24, admin, 100)
+    started = start(portal24, admin, orderIds=orders, ownerTypeId=2, ownerId=1)
+    assert started.status_code == 202, started.text
+    job = started.json()["job"]
+    assert job["state"] == "queued" and job["counts"]["total"] == 100
+    since = call_count(portal24)
+
+    run_until_idle(app)
+
+    done = job_of(portal24, admin, job["id"])
+    assert done["state"] == "done"
+    counts = done["counts"]
+    assert counts["remaining"] == 0 and counts["failed"] == 0
+    assert counts["bound"] + counts["replaced"] + counts["alreadyBound"] == 100
+    assert len(batch_calls(portal24, since)) == 3
+    assert all(owner_in_sandbox(portal24, o) == (2, 1) for o in orders[:5] + orders[-5:])
+    entries = []
+    cursor = None
+    while True:
+        page = portal24.api("/api/history" + (f"?cursor={cursor}" if cursor else ""), admin).json()
+        entries += page["items"]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert sorted(e["orderId"] for e in entries) == sorted(orders)
+    items = portal24.api(f"/api/jobs/{job['id']}/items", admin).json()["items"]
+    assert {i["state"] for i in items} <= {"bound", "replaced", "already_bound"}
+
+
+def test_a_filter_job_reads_its_orders_once_and_skips_bound_ones_when_asked(app, admin, portal24):
+    body = {"filter": {"unboundOnly": True}, "ownerTypeId": 31, "ownerId": 1}
+    preview = portal24.api("/api/jobs/preview", admin, method="POST", json=body)
+    assert preview.status_code == 200, preview.text
+    expected = preview.json()
+    assert expected["replacing"] == 0 and expected["owner"]["id"] == 1
+    job = start(portal24, admin, **body).json()["job"]
+
+    run_until_idle(app)
+
+    done = job_of(portal24, admin, job["id"])
+    assert done["state"] == "done"
+    assert done["counts"]["total"] == expected["matched"]
+    assert done["counts"]["bound"] == expected["matched"]
+    # Orders 2 and 3 of the seed were bound to deal 1 and stay there.
+    assert owner_in_sandbox(portal24, 2) == (2, 1)
+
+
+def test_preview_counts_replacements_and_the_limit_is_a_clear_400(admin, portal24):
+    body = {"orderIds": [2, 3, 4, 1], "ownerTypeId": 2, "ownerId": 1}
+    preview = portal24.api("/api/jobs/preview", admin, method="POST", json=body).json()
+    assert (preview["matched"], preview["alreadyThere"], preview["replacing"]) == (4, 2, 1)
+
+    too_many = start(portal24, admin, orderIds=list(range(1, 10_002)), ownerTypeId=2, ownerId=1)
+    assert too_many.status_code == 400
+    assert too_many.json()["error"]["code"] == "too_many_orders"
+    neither = start(portal24, admin, ownerTypeId=2, ownerId=1)
+    assert neither.status_code == 400
+    missing = start(portal24, admin, orderIds=[1], ownerTypeId=2, ownerId=9_999_999)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "owner_not_found"
+
+
+def test_per_order_failures_are_recorded_and_do_not_stop_the_job(app, admin, portal24):
+    job = start(portal24, admin, orderIds=[9_999_999, 1, 5], ownerTypeId=2, ownerId=2).json()["job"]
+
+    run_until_idle(app)
+
+    done = job_of(portal24, admin, job["id"])
+    assert done["state"] == "done"
+    assert done["counts"]["failed"] == 1 and done["counts"]["bound"] == 2
+    assert done["retryable"] is True
+    items = {
+        i["orderId"]: i for i in portal24.api(f"/api/jobs/{job['id']}/items", admin).json()["items"]
+    }
+    assert items[9_999_999]["errorCode"] == "order_not_found" and items[9_999_999]["reason"]
+    assert owner_in_sandbox(portal24, 1) == (2, 2)
+
+    retried = portal24.api(f"/api/jobs/{job['id']}/retry-failed", admin, method="POST")
+    assert retried.status_code == 202
+    run_until_idle(app)
+    assert job_of(portal24, admin, job["id"])["counts"]["failed"] == 1
+
+
+def test_undoing_a_job_restores_replaced_owners_and_unbinds_the_rest(app, admin, portal24):
+    job = start(portal24, admin, orderIds=[2, 3, 1], ownerTypeId=31, ownerId=2).json()["job"]
+    run_until_idle(app)
+    assert owner_in_sandbox(portal24, 2) == (31, 2)
+    assert job_of(portal24, admin, job["id"])["undoable"]
+
+    undo = portal24.api(f"/api/jobs/{job['id']}/undo", admin, method="POST")
+    assert undo.status_code == 202, undo.text
+    run_until_idle(app)
+
+    undone = job_of(portal24, admin, undo.json()["job"]["id"])
+    assert undone["state"] == "done" and undone["undoOf"] == job["id"]
+    assert owner_in_sandbox(portal24, 2) == (2, 1)
+    assert owner_in_sandbox(portal24, 3) == (2, 1)
+    assert owner_in_sandbox(portal24, 1) is None
+    again = portal24.api(f"/api/jobs/{job['id']}/undo", admin, method="POST")
+    assert again.status_code == 409
+
+
+def test_a_cancelled_job_stops_at_a_batch_boundary(app, admin, portal24):
+    orders = newest_orders(portal24, admin, 100)
+    job = start(portal24, admin, orderIds=orders, ownerTypeId=2, ownerId=3).json()["job"]
+    with app.app_context():
+        assert run_once("worker-a")  # the first batch of 49
+    cancelled = portal24.api(f"/api/jobs/{job['id']}/cancel", admin, method="POST")
+    assert cancelled.status_code == 200
+
+    run_until_idle(app)
+
+    done = job_of(portal24, admin, job["id"])
+    assert done["state"] == "cancelled"
+    assert done["counts"]["remaining"] == 51
+    assert owner_in_sandbox(portal24, orders[-1]) != (2, 3)
+
+
+def test_a_job_whose_worker_died_is_taken_over_after_its_lease(app, admin, portal24):
+    orders = newest_orders(portal24, admin, 60)
+    job = start(portal24, admin, orderIds=orders, ownerTypeId=2, ownerId=4).json()["job"]
+    with app.app_context():
+        # Worker A claims the job and dies before sending anything.
+        assert claim("worker-a", utcnow(), lease=150) is not None
+        assert run_once("worker-b") is False  # the lease holds
+        later = utcnow() + timedelta(seconds=151)
+        while run_once("worker-b", clock=lambda: later):
+            pass
+
+    done = job_of(portal24, admin, job["id"])
+    assert done["state"] == "done" and done["counts"]["remaining"] == 0
+    history = portal24.api("/api/history", admin).json()["items"]
+    assert len([e for e in history if e["orderId"] == orders[-1]]) == 1
+
+
+def test_a_dead_token_chain_pauses_the_job_and_reopening_resumes_it(app, admin, portal24):
+    job = start(portal24, admin, orderIds=[1, 5], ownerTypeId=2, ownerId=5).json()["job"]
+    with app.app_context():
+        from sqlalchemy import update
+
+        from b24app.extensions import db
+        from b24app.models import UserToken
+
+        db.session.execute(
+            update(UserToken).where(UserToken.user_id == 1).values(invalid_grant_at=utcnow())
+        )
+        db.session.commit()
+    run_until_idle(app)
+    paused = job_of(portal24, admin, job["id"])
+    assert paused["state"] == "paused" and paused["pausedReason"]
+
+    fresh = portal24.session(user_id=1)
+    run_until_idle(app)
+
+    assert job_of(portal24, fresh, job["id"])["state"] == "done"
+    assert owner_in_sandbox(portal24, 5) == (2, 5)
+
+
+def test_managers_see_jobs_but_cannot_start_or_cancel(app, admin, portal24):
+    job = start(portal24, admin, orderIds=[1], ownerTypeId=2, ownerId=1).json()["job"]
+    manager = portal24.session(user_id=2)
+    since = call_count(portal24)
+
+    assert portal24.api("/api/jobs", manager).status_code == 200
+    assert portal24.api(f"/api/jobs/{job['id']}", manager).json()["job"]["undoable"] is False
+    for path, body in (
+        ("/api/jobs/bind", {"orderIds": [1], "ownerTypeId": 2, "ownerId": 1}),
+        (f"/api/jobs/{job['id']}/cancel", None),
+        (f"/api/jobs/{job['id']}/undo", None),
+    ):
+        answer = portal24.api(path, manager, method="POST", json=body)
+        assert answer.status_code == 403
+        assert answer.json()["error"]["code"] == "permission_denied"
+    employee = portal24.session(user_id=3)
+    assert portal24.api("/api/jobs", employee).json()["error"]["code"] == "no_store_access"
+    writes = [
+        c
+        for c in portal24.sandbox.calls()["calls"][since:]
+        if c["method"].startswith("crm.orderentity.add")
+    ]
+    assert writes == []
