@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from b24app import ROOT, create_app
+from b24app.jobs.worker import WorkerThread
 from b24app.config import ConfigError, read_environment
 
 if TYPE_CHECKING:
@@ -260,6 +261,9 @@ def serve(args: argparse.Namespace) -> None:
             settings = portal_settings(portal, app_url, client_secret)
         app = build_app(settings)
         upgrade_database(settings)
+        # One bulk-job worker inside the dev runner (production runs `flask jobs worker`).
+        worker = WorkerThread(app).start()
+        cleanup.callback(worker.stop)
         server.app = app
         if portal is not None:
             say(*portal_guide(portal, app))
