@@ -1,0 +1,54 @@
+"""A 1,000-order job against a portal of Bitrix24's default limits (2 requests/s, burst 50)."""
+
+import dataclasses
+
+import pytest
+
+from b24app.jobs.runner import run_until_idle
+from b24sandbox.server import start_sandbox
+from tests.conftest import sandbox_test_config
+from tests.integration.test_api_bindings import call_count
+
+
+@pytest.fixture(scope="module")
+def sandbox_server():
+    """A sandbox portal with 1,100 orders and the default request limit."""
+    config = dataclasses.replace(sandbox_test_config(), orders=1100, rps=2.0, burst=50)
+    running = start_sandbox(config)
+    yield running
+    running.stop()
+
+
+def bound_to(portal24, owner_type_id, owner_id):
+    """Count the sandbox's bindings of orders 1-1000 to one owner (one counted list call)."""
+    token = portal24.token(1)["access_token"]
+    owner = {"ownerTypeId": owner_type_id, "ownerId": owner_id, "<=orderId": 1000}
+    answer = portal24.http.post(
+        f"{portal24.sandbox.portal_url(0)}/rest/crm.orderentity.list",
+        json={"auth": token, "filter": owner},
+    ).json()
+    return answer["total"]
+
+
+def test_a_thousand_orders_bind_in_21_batches_without_hitting_the_limit(app, portal24):
+    portal24.install()
+    session = portal24.session(user_id=1)
+    since = call_count(portal24)
+
+    started = portal24.api(
+        "/api/jobs/bind",
+        session,
+        method="POST",
+        json={"orderIds": list(range(1, 1001)), "ownerTypeId": 2, "ownerId": 9},
+    )
+    assert started.status_code == 202, started.text
+    run_until_idle(app)
+
+    job = portal24.api(f"/api/jobs/{started.json()['job']['id']}", session).json()["job"]
+    assert job["state"] == "done" and job["counts"]["failed"] == 0
+    assert bound_to(portal24, 2, 9) == 1000
+    calls = portal24.sandbox.calls()["calls"][since:]
+    batches = [c for c in calls if c["method"] == "batch" and c["user_id"] == 1]
+    writes = [b for b in batches if "crm.orderentity.add" in (b.get("commands") or [])]
+    assert len(writes) <= 21
+    assert not [c for c in calls if c.get("error") == "QUERY_LIMIT_EXCEEDED"]
