@@ -19,10 +19,10 @@ def sandbox_server():
     running.stop()
 
 
-def bound_to(portal24, owner_type_id, owner_id):
-    """Count the sandbox's bindings of orders 1-1000 to one owner (one counted list call)."""
+def bound_to(portal24, owner_type_id, owner_id, up_to=1000):
+    """Count the sandbox's bindings of orders 1..``up_to`` to one owner (one counted call)."""
     token = portal24.token(1)["access_token"]
-    owner = {"ownerTypeId": owner_type_id, "ownerId": owner_id, "<=orderId": 1000}
+    owner = {"ownerTypeId": owner_type_id, "ownerId": owner_id, "<=orderId": up_to}
     answer = portal24.http.post(
         f"{portal24.sandbox.portal_url(0)}/rest/crm.orderentity.list",
         json={"auth": token, "filter": owner},
