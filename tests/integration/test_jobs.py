@@ -1,5 +1,6 @@
 """Bulk jobs over real HTTP against the sandbox, driven by a worker run in the test."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -226,3 +227,47 @@ def test_managers_see_jobs_but_cannot_start_or_cancel(app, admin, portal24):
         if c["method"].startswith("crm.orderentity.add")
     ]
     assert writes == []
+
+
+def test_two_workers_serve_two_portals_side_by_side_and_no_job_runs_twice(app, portal24):
+    from sqlalchemy import func, select
+
+    from b24app.extensions import db
+    from b24app.jobs.worker import WorkerThread
+    from b24app.models import BindingRecord, Job
+
+    portal24.install(portal=1)
+    portal24.install(portal=2)
+    sessions = [portal24.session(user_id=1, portal=p) for p in (1, 2)]
+    jobs = [
+        start(portal24, s, orderIds=list(range(1, 121)), ownerTypeId=2, ownerId=6).json()["job"]
+        for s in sessions
+    ]
+    workers = [WorkerThread(app, poll_interval=0.05).start() for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            states = [
+                job_of(portal24, s, j["id"])["state"] for s, j in zip(sessions, jobs, strict=True)
+            ]
+            if states == ["done", "done"]:
+                break
+            time.sleep(0.1)
+    finally:
+        for worker in workers:
+            worker.stop()
+
+    assert states == ["done", "done"]
+    with app.app_context():
+        started = sorted(
+            db.session.execute(select(Job.started_at, Job.finished_at)).all(), key=lambda r: r[0]
+        )
+        # The second job started before the first finished: the portals took turns.
+        assert started[1][0] < started[0][1]
+        doubled = db.session.execute(
+            select(BindingRecord.job_id, BindingRecord.order_id)
+            .where(BindingRecord.job_id.is_not(None))
+            .group_by(BindingRecord.job_id, BindingRecord.order_id)
+            .having(func.count() > 1)
+        ).all()
+    assert doubled == []
