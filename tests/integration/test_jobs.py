@@ -271,3 +271,29 @@ def test_two_workers_serve_two_portals_side_by_side_and_no_job_runs_twice(app, p
             .having(func.count() > 1)
         ).all()
     assert doubled == []
+
+
+def test_searches_keep_their_share_of_the_bucket_while_a_job_runs(app, admin, portal24):
+    from b24app.jobs.worker import WorkerThread
+
+    job = start(portal24, admin, orderIds=list(range(1, 121)), ownerTypeId=2, ownerId=7).json()[
+        "job"
+    ]
+    worker = WorkerThread(app, poll_interval=0.05).start()
+    answers = []
+    try:
+        for text in ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"):
+            answers.append(portal24.api(f"/api/orders?q={text}", admin).status_code)
+            answers.append(portal24.api(f"/api/owners?type=2&q={text}", admin).status_code)
+        deadline = time.monotonic() + 60
+        while job_of(portal24, admin, job["id"])["state"] != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+
+    assert answers == [200] * len(answers)
+    refused = [
+        c for c in portal24.sandbox.calls()["calls"] if c.get("error") == "QUERY_LIMIT_EXCEEDED"
+    ]
+    assert refused == []
