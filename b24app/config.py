@@ -58,6 +58,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "B24_RETRY_BASE_DELAY": ("B24_RETRY_BASE_DELAY", "float"),
     "MAX_CONTENT_LENGTH": ("MAX_CONTENT_LENGTH", "int"),
     "JOB_BATCH_BUDGET": ("JOB_BATCH_BUDGET", "float"),
+    "RATE_LIMIT_STORE": ("RATE_LIMIT_STORE", "str"),
     "JOB_LEASE_SECONDS": ("JOB_LEASE_SECONDS", "float"),
     "LOG_LEVEL": ("LOG_LEVEL", "str"),
 }
@@ -84,6 +85,9 @@ DEFAULTS: dict[str, Any] = {
     "B24_RETRY_BASE_DELAY": 0.5,
     # JSON bodies are ids (up to 10,000 of them for a bulk job): anything bigger is a 413.
     "MAX_CONTENT_LENGTH": 256 * 1024,
+    # Where the per-portal request bucket lives: "auto" (Redis with REDIS_URL, else the
+    # database), "redis", "database", or "local" (one per process).
+    "RATE_LIMIT_STORE": "auto",
     # A job worker spends at most this long on one batch (waits and retries included)...
     "JOB_BATCH_BUDGET": 60.0,
     # ...and holds its claim on the job this long: a dead worker's job is taken over then.
@@ -279,6 +283,10 @@ def _validate(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"{name} must use https in production, got {value!r}")
     if config["SESSION_TTL"] <= 0 or config["B24_HTTP_TIMEOUT"] <= 0:
         raise ConfigError("SESSION_TTL and B24_HTTP_TIMEOUT must be positive")
+    if config["RATE_LIMIT_STORE"] not in {"auto", "redis", "database", "local"}:
+        raise ConfigError("RATE_LIMIT_STORE must be auto, redis, database or local")
+    if config["RATE_LIMIT_STORE"] == "redis" and not config["REDIS_URL"]:
+        raise ConfigError("RATE_LIMIT_STORE=redis needs REDIS_URL")
     if config["JOB_LEASE_SECONDS"] <= config["JOB_BATCH_BUDGET"]:
         raise ConfigError("JOB_LEASE_SECONDS must be longer than JOB_BATCH_BUDGET")
     if config["B24_REQUEST_BUDGET"] <= 0 or config["B24_RETRY_BASE_DELAY"] < 0:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -294,3 +295,14 @@ class JobItem(db.Model):  # type: ignore[name-defined]
     def __repr__(self) -> str:
         """Describe the item."""
         return f"<JobItem job={self.job_id} order={self.order_id} {self.state}>"
+
+
+class RateBucket(db.Model):  # type: ignore[name-defined]
+    """One portal's request bucket, shared by every process when no Redis is configured."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    level: Mapped[float] = mapped_column(Float)
+    # Unix time of ``level``.
+    since: Mapped[float] = mapped_column(Float)

@@ -76,7 +76,7 @@ def init_gateway(app: Flask) -> None:
     guard = EndpointGuard(allow_http_loopback=allow_http)
     timeout = httpx.Timeout(float(app.config["B24_HTTP_TIMEOUT"]), connect=5.0)
     http = make_http_client(guard, timeout=timeout)
-    limiter = _limiter(app.config)
+    limiter = _limiter(app)
     app.extensions["b24_gateway"] = Gateway(
         http=http,
         guard=guard,
@@ -132,11 +132,22 @@ def background_policy(config: Mapping[str, Any]) -> RetryPolicy:
     )
 
 
-def _limiter(config: Mapping[str, Any]) -> RateLimiter:
-    """Share the per-portal bucket through Redis when REDIS_URL is set, else keep it local."""
+def _limiter(app: Flask) -> RateLimiter:
+    """Share the per-portal bucket: through Redis when REDIS_URL is set, else the database.
+
+    ``RATE_LIMIT_STORE=local`` keeps one bucket per process (a single-process setup).
+    """
+    config = app.config
     url = config.get("REDIS_URL")
-    if not url:
+    store = config["RATE_LIMIT_STORE"]
+    if store == "local":
         return RateLimiter()
+    if not url or store == "database":
+        from b24app.extensions import db
+        from b24app.services.buckets import DatabaseRateLimiter
+
+        with app.app_context():
+            return DatabaseRateLimiter(db.engine)
     # Short timeouts: a slow Redis must not hold up calls; the limiter falls back instead.
     client = redis.Redis.from_url(
         url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
