@@ -4,11 +4,14 @@
 import { api, setApiRoot, setSessionToken } from './api.js';
 import { createBinder } from './binder.js';
 import { createBindingsList } from './bindings.js';
+import { createBulkBinder } from './bulk.js';
 import { followContent, handleSliderLinks } from './bx24.js';
 import { byId } from './dom.js';
 import { setReconnectUrl, showError } from './feedback.js';
 import { createHistory } from './history.js';
 import { t } from './i18n.js';
+import { createJobView } from './job.js';
+import { createJobsList } from './jobs.js';
 
 const body = document.body;
 setSessionToken(body.dataset.session);
@@ -42,10 +45,38 @@ async function findOwner(ownerTypeId, ownerId) {
   }
 }
 
+// Bulk binding: the form (store administrators), the watched job and the jobs list.
+// onFinished(job) when a job followed on this page finishes (the lists show its work).
+function startJobs({ owner = null, onFinished }) {
+  let jobs = null;
+  const jobView = createJobView({
+    canWrite: canBind,
+    onUpdate: (job) => jobs && jobs.update(job),
+    onFinished,
+  });
+  jobs = createJobsList({ canWrite: canBind, owner, jobView });
+  const bulk = canBind
+    ? createBulkBinder({
+        owner,
+        onStarted: (job) => {
+          jobs.update(job);
+          jobView.watch(job, { focus: true });
+        },
+      })
+    : null;
+  return { bulk, jobs };
+}
+
 function startDefault() {
   let history = null;
   const binder = createBinder({ canBind, onChanged: () => history && history.reload() });
   history = createHistory({ canUndo: canBind, onChanged: ({ orderId }) => binder.reload(orderId) });
+  startJobs({
+    onFinished: () => {
+      history.reload();
+      binder.reload();
+    },
+  });
 }
 
 function startOwnerTab() {
@@ -62,9 +93,17 @@ function startOwnerTab() {
     owner: card,
     onChanged: ({ orderId }) => binder && binder.reload(orderId),
   });
+  const { bulk } = startJobs({
+    owner: card,
+    onFinished: () => {
+      list.reload();
+      if (binder) binder.reload();
+    },
+  });
   findOwner(ownerTypeId, ownerId).then((found) => {
     if (!found) return;
     if (binder) binder.setOwner(found);
+    if (bulk) bulk.setOwner(found);
     list.setOwner(found);
   });
 }

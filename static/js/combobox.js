@@ -10,6 +10,10 @@
 // and move through it (wrapping); Alt+ArrowDown opens it without moving; Home/End go to the
 // first/last option while one is active; Enter picks the active option (or loads more on
 // the "Load more" row); Escape closes the list, or clears the field when it is closed.
+//
+// With `multiple` (the listbox is aria-multiselectable) Enter or a click toggles the active
+// option and the list stays open: the field keeps what was typed, onChange gets every
+// chosen item, and aria-selected marks them.
 
 import { announceLayout } from './dom.js';
 
@@ -21,7 +25,8 @@ export class Combobox {
   // renderOption(item) -> Node; labelOf(item) -> string; keyOf(item) -> string
   // onChange(item | null); onError(error) -> message to show, or null when handled elsewhere
   // messages: {loading, nothing, loadMore, found(count, more), failed}
-  constructor(root, { search, renderOption, labelOf, keyOf, onChange, onError, messages }) {
+  // multiple: pick several (onChange(items[]) and onToggle(item, chosen) then)
+  constructor(root, { search, renderOption, labelOf, keyOf, onChange, onError, messages, multiple = false, onToggle }) {
     this.root = root;
     this.input = root.querySelector('[data-js-input]');
     this.listbox = root.querySelector('[data-js-listbox]');
@@ -48,6 +53,9 @@ export class Combobox {
     this.timer = null;
     this.pendingActive = null; // 'first' | 'last' | index, applied when results arrive
     this.disabled = false;
+    this.multiple = multiple;
+    this.onToggle = onToggle || (() => {});
+    this.chosen = new Map(); // key -> item, with `multiple`
 
     this.input.addEventListener('input', () => this.onInput());
     this.input.addEventListener('keydown', (event) => this.onKeyDown(event));
@@ -69,11 +77,21 @@ export class Combobox {
   // -- public -------------------------------------------------------------------------------
 
   get value() {
-    return this.selected;
+    return this.multiple ? [...this.chosen.values()] : this.selected;
+  }
+
+  // With `multiple`: choose exactly these items (onChange is not called).
+  setChosen(items) {
+    this.chosen = new Map((items || []).map((item) => [this.keyOf(item), item]));
+    this.markSelected();
   }
 
   // Choose an item programmatically (null clears the field); onChange is not called.
   set(item) {
+    if (this.multiple) {
+      this.setChosen(item ? [item] : []);
+      return;
+    }
     this.selected = item;
     this.input.value = item ? this.labelOf(item) : '';
     this.markSelected();
@@ -99,7 +117,7 @@ export class Combobox {
   // -- events -------------------------------------------------------------------------------
 
   onInput() {
-    if (this.selected && this.input.value !== this.labelOf(this.selected)) {
+    if (!this.multiple && this.selected && this.input.value !== this.labelOf(this.selected)) {
       this.selected = null;
       this.onChange(null);
     }
@@ -250,11 +268,26 @@ export class Combobox {
       this.loadMore();
       return;
     }
+    if (this.multiple) {
+      this.toggle(row.item);
+      if (this.active !== index) this.setActive(index);
+      return;
+    }
     this.selected = row.item;
     this.input.value = this.labelOf(row.item);
     this.markSelected();
     this.close();
     this.onChange(row.item);
+  }
+
+  toggle(item) {
+    const key = this.keyOf(item);
+    const chosen = !this.chosen.has(key);
+    if (chosen) this.chosen.set(key, item);
+    else this.chosen.delete(key);
+    this.markSelected();
+    this.onToggle(item, chosen);
+    this.onChange(this.value);
   }
 
   // -- loading ------------------------------------------------------------------------------
@@ -397,7 +430,9 @@ export class Combobox {
   markSelected() {
     const key = this.selected ? this.keyOf(this.selected) : null;
     for (const row of this.rows) {
-      const selected = Boolean(row.item) && key !== null && this.keyOf(row.item) === key;
+      const selected = this.multiple
+        ? Boolean(row.item) && this.chosen.has(this.keyOf(row.item))
+        : Boolean(row.item) && key !== null && this.keyOf(row.item) === key;
       row.element.setAttribute('aria-selected', selected ? 'true' : 'false');
     }
   }

@@ -44,7 +44,7 @@ export function showPermissionPanel(code) {
   const panel = byId(`denied-${kind}`);
   show(panel);
   refused = true;
-  document.querySelectorAll('#bind-button, #unbind-button, [data-js-unbind], [data-js-undo]').forEach(refuseControl);
+  document.querySelectorAll('#bind-button, #unbind-button, [data-js-unbind], [data-js-undo], [data-js-write]').forEach(refuseControl);
   if (kind === 'no_access') show(byId('screen'), false);
   if (panel) panel.scrollIntoView({ block: 'nearest' });
 }
@@ -78,9 +78,10 @@ export function showMessage(region, text) {
   show(region);
 }
 
-// Ask in the modal dialog; resolves true when the user confirms.
-export function confirmDialog(text) {
-  const dialog = byId('unbind-dialog');
+// Ask in a modal dialog (the unbind one unless another is named); resolves true when the
+// user confirms.
+export function confirmDialog(text, dialogId = 'unbind-dialog') {
+  const dialog = byId(dialogId);
   if (!dialog || typeof dialog.showModal !== 'function') return Promise.resolve(false);
   part(dialog, 'text').textContent = text;
   dialog.returnValue = '';

@@ -42,6 +42,10 @@ function entryRow(entry, canUndo) {
     setField(fragment, 'undo-of', t('ui.history.entry_id', { id: entry.undoOf }));
     show(field(fragment, 'undo-label'));
   }
+  if (entry.jobId) {
+    setField(fragment, 'job', t('ui.jobs.job_ref', { id: entry.jobId }));
+    show(field(fragment, 'job-label'));
+  }
   if (entry.undoneBy) {
     setField(fragment, 'undone-by', t('ui.history.undone_by', { id: entry.undoneBy }));
   }

@@ -35,6 +35,13 @@ export function number(value) {
   return numberFormat.format(value);
 }
 
+const percentFormat = new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 0 });
+
+// A share of 0..100 as the language writes it (37%, 37 %).
+export function percent(value) {
+  return percentFormat.format(value / 100);
+}
+
 export function money(amount, currency) {
   if (amount === null || amount === undefined || amount === '') return '';
   const value = Number(amount);

@@ -74,3 +74,19 @@ export function ownerPicker(root, switchRoot, onChange) {
   picker.typeId = typeId;
   return picker;
 }
+
+// The order picker of "Bind several orders": a multi-select list (Enter or a click toggles
+// an order and keeps the list open). onChange(orders[]); onToggle(order, chosen).
+export function multiOrderPicker(root, { onChange, onToggle }) {
+  return new Combobox(root, {
+    search: (q, cursor, signal) => api('orders', { query: { q, cursor }, signal }),
+    renderOption: orderOption,
+    labelOf: orderLabel,
+    keyOf: (order) => String(order.id),
+    onChange,
+    onToggle,
+    onError: pickerError,
+    messages: messages('ui.found.orders'),
+    multiple: true,
+  });
+}
