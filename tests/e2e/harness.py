@@ -92,6 +92,18 @@ def served_app(sandbox: Any, database: Path) -> Iterator[ServedApp]:
         served.stop()
 
 
+@contextmanager
+def job_worker(served: ServedApp, poll_interval: float = 0.2) -> Iterator[Any]:
+    """Run a bulk-job worker in a thread of the process serving the app."""
+    from b24app.jobs.worker import WorkerThread
+
+    worker = WorkerThread(served.app, poll_interval=poll_interval).start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
 class Portal:
     """The sandbox portal as the tests drive it: control calls, state, page URLs."""
 
@@ -135,6 +147,25 @@ class Portal:
         result = self.rest("crm.orderentity.list", query)
         rows = result["orderEntity"] if isinstance(result, dict) else result
         return sorted(int(row["orderId"]) for row in rows)
+
+    def all_owners(self) -> dict[int, tuple[int, int]]:
+        """Every bound order's (ownerTypeId, ownerId) now, read page by page."""
+        found: dict[int, tuple[int, int]] = {}
+        token = self.control("token", {"user_id": 1})["access_token"]
+        start: int | None = 0
+        while start is not None:
+            answer = self.http.post(
+                f"{self.url}/rest/crm.orderentity.list",
+                json={"order": {"orderId": "asc"}, "start": start, "auth": token},
+            )
+            answer.raise_for_status()
+            body = answer.json()
+            result = body["result"]
+            rows = result["orderEntity"] if isinstance(result, dict) else result
+            for row in rows:
+                found[int(row["orderId"])] = (int(row["ownerTypeId"]), int(row["ownerId"]))
+            start = body.get("next")
+        return found
 
     def bind(self, order_id: int, owner_type_id: int, owner_id: int) -> None:
         """Bind an order behind the app's back (as another Bitrix24 user would)."""

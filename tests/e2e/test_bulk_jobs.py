@@ -1,0 +1,147 @@
+"""Bulk binding in the browser, end to end: the deal tab, a real job worker, the sandbox.
+
+The app runs a job worker in a thread of the process that serves it; the sandbox holds
+the test seed's 120 orders (``tests/conftest.py``: created between July 2023 and June 2025,
+about a quarter bound to deals and a few to smart invoices, orders 2 and 3 to deal 1), so a
+date filter over those two years selects all 120, as the issue's scenario has it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser import needs_chromium
+from tests.e2e.harness import Portal, ServedApp, job_worker
+from tests.e2e.pages import contrast_failures, frame_of, horizontal_overflow, open_tab
+
+pytestmark = [pytest.mark.e2e, needs_chromium]
+
+DEAL = 2
+DEAL_PATH = "/crm/deal/details/1/"
+AURORA_DEAL = "Espresso machines for Aurora Bakery"
+ORDERS = 120
+JOB_WAIT_MS = 60_000
+
+# Every aria-valuenow the progress bar takes, in order (read in the frame as it changes).
+RECORD_PROGRESS_JS = """
+() => {
+  window.__progress = [];
+  const bar = document.querySelector('[data-testid="job-progress"]');
+  const note = () => {
+    const value = bar.getAttribute('aria-valuenow');
+    if (value !== null && window.__progress.at(-1) !== Number(value)) {
+      window.__progress.push(Number(value));
+    }
+  };
+  new MutationObserver(note).observe(bar, { attributes: true, attributeFilter: ['aria-valuenow'] });
+}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def worker(served: ServedApp, portal: Portal) -> Iterator[Any]:
+    """One job worker for the module, polling every 0.2 s."""
+    with job_worker(served) as running:
+        yield running
+
+
+def test_admin_binds_orders_by_date_in_the_deal_tab_and_undoes_the_job(
+    portal: Portal, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    before = portal.all_owners()
+    on_deal = sorted(order for order, owner in before.items() if owner == (DEAL, 1))
+    elsewhere = sorted(order for order, owner in before.items() if owner != (DEAL, 1))
+    assert on_deal and elsewhere, "the seed binds orders to deal 1 and to other owners"
+    app = open_tab(page, portal, DEAL_PATH)
+
+    # Open "Bind several orders" and filter by the creation date.
+    toggle = app.get_by_role("button", name="Bind several orders")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(app.get_by_role("radio", name="By a filter")).to_be_checked()
+    app.get_by_label("Created from").fill("2023-01-01")
+    app.get_by_label("Created to").fill("2025-12-31")
+    app.get_by_role("button", name="Check the orders").click()
+
+    preview = app.get_by_test_id("job-preview")
+    expect(preview).to_be_focused()
+    expect(preview).to_contain_text(f"{ORDERS} orders match.")
+    expect(preview).to_contain_text(
+        f"{len(elsewhere)} orders already have another owner: it will be replaced."
+    )
+    expect(preview).to_contain_text(
+        f"{len(on_deal)} orders are already bound there and stay as they are."
+    )
+    expect(preview).to_contain_text(f"Target: deal «{AURORA_DEAL}».")
+    assert contrast_failures(page) == []
+
+    # Confirm: the job starts at once and its progress follows it to 100 %.
+    progress = app.get_by_test_id("job-progress")
+    frame_of(page).evaluate(RECORD_PROGRESS_JS)
+    app.get_by_role("button", name=f"Bind {ORDERS} orders").click()
+    expect(app.get_by_test_id("bulk-started")).to_contain_text(re.compile(r"Job #\d+ started"))
+    expect(progress).to_have_attribute("role", "progressbar")
+    expect(progress).to_have_attribute("aria-valuemin", "0")
+    expect(progress).to_have_attribute("aria-valuemax", "100")
+    expect(progress).to_have_attribute("aria-valuenow", "100", timeout=JOB_WAIT_MS)
+    job = app.locator("#job")
+    expect(job.get_by_text("Done", exact=True)).to_be_visible()
+    expect(job).to_contain_text(f"{ORDERS} of {ORDERS} orders")
+    counts = app.get_by_test_id("job-counts")
+    bound_now = ORDERS - len(on_deal) - len(elsewhere)
+    for label, value in (
+        ("Bound", bound_now),
+        ("Already bound", len(on_deal)),
+        ("Replaced", len(elsewhere)),
+        ("Failed", 0),
+        ("Remaining", 0),
+    ):
+        term = counts.get_by_text(label, exact=True)
+        expect(term.locator("xpath=following-sibling::dd")).to_have_text(str(value))
+    seen = frame_of(page).evaluate("() => window.__progress")
+    assert seen == sorted(seen) and seen[-1] == 100, seen
+
+    # Per-order results: a replaced order names the owner it had.
+    results = app.get_by_test_id("job-results")
+    replaced_order = elsewhere[0]
+    number = str(portal.order(replaced_order)["accountNumber"])
+    row = results.get_by_role("listitem").filter(has_text=re.compile(rf"Order {number}\b"))
+    expect(row).to_contain_text("Replaced")
+    expect(row).to_contain_text("Was: ")
+    assert portal.all_owners() == dict.fromkeys(range(1, ORDERS + 1), (DEAL, 1))
+    # The tab's own list follows once the job is done.
+    expect(app.get_by_test_id("bindings-list").get_by_role("listitem")).not_to_have_count(
+        len(on_deal)
+    )
+
+    # Close the app and open it again: the finished job is in the jobs list.
+    page.goto(portal.page("/"))
+    app = open_tab(page, portal, DEAL_PATH)
+    listed = app.get_by_test_id("jobs-list").get_by_role("listitem").first
+    expect(listed).to_contain_text("Done")
+    expect(listed).to_contain_text(f"{ORDERS} orders: bound {bound_now}")
+    expect(listed).to_contain_text(f"replaced {len(elsewhere)}")
+
+    # Undo the whole job: asked first, then every order gets its previous owner back.
+    listed.get_by_role("button", name=re.compile(r"^Undo job #\d+$")).click()
+    dialog = app.get_by_role("dialog", name="Undo the whole job?")
+    expect(dialog).to_contain_text(f"deal «{AURORA_DEAL}»")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    dialog.get_by_role("button", name="Undo the job").click()
+    expect(app.get_by_role("heading", name=re.compile(r"undoing job #\d+"))).to_be_visible()
+    expect(progress).to_have_attribute("aria-valuenow", "100", timeout=JOB_WAIT_MS)
+    expect(app.locator("#job").get_by_text("Done", exact=True)).to_be_visible()
+    assert portal.all_owners() == before
+    newest = app.get_by_test_id("jobs-list").get_by_role("listitem")
+    expect(newest.first).to_contain_text(re.compile(r"Undoes\s*job #\d+"))
+    expect(newest.nth(1)).to_contain_text(re.compile(r"Undone by job #\d+"))
+    expect(newest.nth(1).get_by_role("button", name=re.compile("^Undo"))).to_be_hidden()
+    assert contrast_failures(page) == []
+    assert horizontal_overflow(page) == 0
