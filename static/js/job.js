@@ -12,8 +12,9 @@ import { ownerPhrase, ownerView } from './rows.js';
 const POLL_MS = 1000;
 const HIDDEN_POLL_MS = 5000;
 const MAX_BACKOFF_MS = 30000;
-const RESULTS_REFRESH_MS = 5000;
+const RESULTS_REFRESH_MS = 3000;
 const ACTIVE = new Set(['queued', 'running', 'paused']);
+const doneCount = (job) => progressOf(job).done;
 
 export const isActive = (job) => ACTIVE.has(job.state);
 
@@ -138,7 +139,7 @@ export function createJobView({ canWrite, onUpdate = () => {}, onFinished = () =
   let controller = null;
   let backoff = 0;
   let lastAnnounced = null;
-  let results = { cursor: null, sequence: 0, loadedAt: 0, pages: 0 };
+  let results = { cursor: null, sequence: 0, loadedAt: 0, pages: 0, done: -1 };
 
   function render() {
     els.title.textContent = jobTitle(job);
@@ -214,7 +215,11 @@ export function createJobView({ canWrite, onUpdate = () => {}, onFinished = () =
       }
       results.cursor = page.nextCursor || null;
       results.loadedAt = Date.now();
-      show(els.resultsMore, Boolean(results.cursor));
+      results.done = doneCount(job);
+      // While the job runs the first page follows along; more pages once it is finished.
+      const running = isActive(job);
+      show(els.resultsMore, Boolean(results.cursor) && !running);
+      els.resultsEmpty.textContent = t(running ? 'ui.job.results.waiting' : 'ui.job.results.empty');
       show(els.resultsEmpty, els.results.children.length === 0);
     } catch (failure) {
       if (mine !== results.sequence) return;
@@ -248,6 +253,7 @@ export function createJobView({ canWrite, onUpdate = () => {}, onFinished = () =
 
   function adopt(fresh) {
     const wasActive = job && job.id === fresh.id && isActive(job);
+    const stateChanged = !job || job.id !== fresh.id || job.state !== fresh.state;
     job = fresh;
     render();
     onUpdate(job);
@@ -255,8 +261,11 @@ export function createJobView({ canWrite, onUpdate = () => {}, onFinished = () =
       stop();
       loadResults(true);
       if (wasActive) onFinished(job);
-    } else if (results.pages <= 1 && Date.now() - results.loadedAt > RESULTS_REFRESH_MS) {
-      // While it runs the first page of results follows along (unless more were loaded).
+    } else if (
+      results.pages <= 1
+      && (stateChanged || (doneCount(job) !== results.done && Date.now() - results.loadedAt > RESULTS_REFRESH_MS))
+    ) {
+      // While it runs the first page of results follows along, at most every few seconds.
       loadResults(true);
     }
   }
@@ -321,7 +330,7 @@ export function createJobView({ canWrite, onUpdate = () => {}, onFinished = () =
       stop();
       backoff = 0;
       if (!same) {
-        results = { cursor: null, sequence: results.sequence + 1, loadedAt: 0, pages: 0 };
+        results = { cursor: null, sequence: results.sequence + 1, loadedAt: 0, pages: 0, done: -1 };
         els.results.replaceChildren();
         show(els.resultsMore, false);
         show(els.resultsEmpty, false);
