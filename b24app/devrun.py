@@ -33,8 +33,8 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from b24app import ROOT, create_app
-from b24app.jobs.worker import WorkerThread
 from b24app.config import ConfigError, read_environment
+from b24app.jobs.worker import WorkerThread
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
