@@ -1,4 +1,8 @@
-"""The command line: ``python -m bench [--quick] [--output PATH] [--database-url URL]``."""
+"""The command line: ``python -m bench [--quick] [--output PATH] [--database-url URL] ...``.
+
+``--only sandbox|app|bulk`` runs one benchmark; ``--sizes`` and ``--bulk-sizes`` change what
+they measure.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from b24app.jobs.orders import MAX_JOB_ORDERS
 from bench.app_latency import run_app_latency
+from bench.bulk_jobs import run_bulk_jobs
 from bench.plan import FULL, QUICK, Plan
 from bench.report import DEFAULT_OUTPUT, SCHEMA_VERSION, machine_info, now_iso, render, write_json
 from bench.sandbox_lists import run_sandbox_lists
 from bench.stand import database_kind
 
-BENCHMARKS = ("sandbox", "app")
+BENCHMARKS = ("sandbox", "app", "bulk")
 MAX_SEED = 100_000
 # The plain page call asks for start=100: the small seed must still fill that page.
 MIN_SEED = 200
@@ -33,6 +39,19 @@ def sizes(value: str) -> tuple[int, int]:
     return small, large
 
 
+def bulk_sizes(value: str) -> tuple[int, ...]:
+    """Parse ``N[,N...]`` orders per bulk job, each size once, smallest first."""
+    try:
+        found = tuple(int(part.replace("_", "")) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected numbers: N[,N...]") from None
+    if not all(1 <= n <= MAX_JOB_ORDERS for n in found):
+        raise argparse.ArgumentTypeError(f"each size must be 1 to {MAX_JOB_ORDERS:,}")
+    if list(found) != sorted(set(found)):
+        raise argparse.ArgumentTypeError("give each size once, smallest first")
+    return found
+
+
 def postgres_url(value: str) -> str:
     """Accept only a PostgreSQL URL (SQLite is the default and needs no URL)."""
     if database_kind(value) not in ("postgresql", "postgres"):
@@ -44,7 +63,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """Read the command line."""
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Measure the sandbox's list calls and the app's latency over HTTP.",
+        description="Measure the sandbox's list calls, the app's latency over HTTP and bulk "
+        "jobs at the portal's default limit.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small seeds and few runs: a check that takes seconds"
@@ -72,7 +92,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="rows per table of the two sandboxes compared (default: 1000,100000; quick: 200,2000)",
     )
     parser.add_argument(
-        "--only", choices=BENCHMARKS, default=None, help="run one benchmark instead of both"
+        "--bulk-sizes",
+        type=bulk_sizes,
+        default=None,
+        metavar="N[,N...]",
+        help="orders per bulk job (default: 1000,10000; quick: 100,200)",
+    )
+    parser.add_argument(
+        "--only", choices=BENCHMARKS, default=None, help="run one benchmark instead of all"
     )
     return parser.parse_args(argv)
 
@@ -96,6 +123,8 @@ def run(plan: Plan, only: str | None, database_url: str | None) -> dict[str, Any
         result["sandbox_lists"] = run_sandbox_lists(plan, progress)
     if only in (None, "app"):
         result["app"] = run_app_latency(plan, database_url, progress)
+    if only in (None, "bulk"):
+        result["bulk"] = run_bulk_jobs(plan, database_url, progress)
     result["duration_seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -112,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     if args.sizes is not None:
         plan = plan.with_sizes(*args.sizes)
+    if args.bulk_sizes is not None:
+        plan = plan.with_bulk_sizes(args.bulk_sizes)
     result = run(plan, args.only, args.database_url)
     print(render(result))
     write_json(result, args.output)

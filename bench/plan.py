@@ -19,10 +19,21 @@ class Plan:
     bursts: int
     burst_size: int = 20
     warmup_runs: int = 2
+    # Orders per bulk job; a size that fits in one burst (<= 50 batches) is run
+    # ``bulk_runs`` times, a larger one once (10,000 orders take about 90 s).
+    bulk_sizes: tuple[int, ...] = (1_000, 10_000)
+    bulk_runs: int = 5
+    # Batches timed straight against the sandbox before each job, for the lower bound's
+    # round trips (taken while the bucket drains, so next to the jobs and at no cost).
+    round_trips_per_job: int = 2
 
     def with_sizes(self, small: int, large: int) -> Plan:
         """Return the plan with other seed sizes."""
         return replace(self, small_size=small, large_size=large)
+
+    def with_bulk_sizes(self, sizes: tuple[int, ...]) -> Plan:
+        """Return the plan with other bulk job sizes."""
+        return replace(self, bulk_sizes=sizes)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the plan as JSON-ready settings."""
@@ -49,4 +60,7 @@ QUICK = Plan(
     open_runs=5,
     bursts=1,
     warmup_runs=1,
+    bulk_sizes=(100, 200),
+    bulk_runs=1,
+    round_trips_per_job=2,
 )

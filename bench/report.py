@@ -175,6 +175,66 @@ def render_app(result: dict[str, Any]) -> str:
     )
 
 
+def seconds(millis: float) -> str:
+    """Format milliseconds as seconds."""
+    return f"{millis / 1000.0:.2f}"
+
+
+def render_bulk(result: dict[str, Any]) -> str:
+    """Render benchmark 3 as a table against the lower bound."""
+    limits = result["limits"]
+    rows = [
+        [
+            f"{size['orders']:,}",
+            str(size["batches"]),
+            str(size["runs"]),
+            seconds(size["wall"]["median_ms"]),
+            f"{seconds(size['wall']['min_ms'])}-{seconds(size['wall']['max_ms'])}",
+            seconds(size["bound_ms"]),
+            f"{size['over_bound']:.2f}",
+            f"{size['over_job_share_bound']:.2f}",
+            str(size["requests"]),
+            str(size["refused"]),
+            "yes" if size["all_bound"] else "NO",
+        ]
+        for size in result["sizes"]
+    ]
+    trip = result["round_trip"]
+    return "\n".join(
+        [
+            f"Bulk jobs on {result['database']} at {limits['rps']:g} requests/s, burst "
+            f"{limits['burst']}: seconds from POST /api/jobs/bind to done (median of runs)",
+            table(
+                [
+                    "orders",
+                    "batches",
+                    "runs",
+                    "median s",
+                    "range s",
+                    "bound s",
+                    "vs bound",
+                    f"vs {result['job_threshold']:g}",
+                    "requests",
+                    "refused",
+                    "all bound",
+                ],
+                rows,
+                text_columns=0,
+            ),
+            f"Bound: max((batches - {limits['burst']}) / {limits['rps']:g}, "
+            f"(batches - 1) x round trip) + round trip; round trip of one batch "
+            f"{ms(trip['median_ms'])} ms (median of {trip['runs']}). "
+            f"'vs {result['job_threshold']:g}': against the same bound with the job's share "
+            f"of the bucket ({result['job_threshold']:g}) instead of {limits['burst']}.",
+            f"Requests: what the sandbox answered per job (median run), refused: "
+            f"{REFUSED_CODE} over all runs; {result['seeded_orders']:,} orders seeded.",
+        ]
+    )
+
+
+REFUSED_CODE = "503 QUERY_LIMIT_EXCEEDED"
+
+
 def render(result: dict[str, Any]) -> str:
     """Render the whole run for a terminal."""
     machine = result["machine"]
@@ -186,4 +246,6 @@ def render(result: dict[str, Any]) -> str:
         parts.append(render_sandbox(result["sandbox_lists"]))
     if "app" in result:
         parts.append(render_app(result["app"]))
+    if "bulk" in result:
+        parts.append(render_bulk(result["bulk"]))
     return "\n\n".join(parts)

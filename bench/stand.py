@@ -103,20 +103,25 @@ def app_database(url: str | None) -> Iterator[str]:
         admin.dispose()
 
 
+def open_client(app: Flask) -> BitrixClient:
+    """Return a REST client on the app's connection pool whose bucket never throttles."""
+    gateway = app.extensions["b24_gateway"]
+    timeout = httpx.Timeout(float(app.config["B24_HTTP_TIMEOUT"]), connect=5.0)
+    return BitrixClient(
+        gateway.http,
+        limiter=RateLimiter(rate=1_000_000.0, threshold=1_000_000.0),
+        endpoint_guard=gateway.guard,
+        timeout=timeout,
+    )
+
+
 def widen_client_limit(app: Flask) -> None:
     """Replace the app's REST client with one whose client-side bucket never throttles.
 
     The app keeps itself under a portal's 2 requests per second; a benchmark sends far
     more on purpose and measures the app's own cost, not the bucket's sleeps.
     """
-    gateway = app.extensions["b24_gateway"]
-    timeout = httpx.Timeout(float(app.config["B24_HTTP_TIMEOUT"]), connect=5.0)
-    gateway.rest = BitrixClient(
-        gateway.http,
-        limiter=RateLimiter(rate=1_000_000.0, threshold=1_000_000.0),
-        endpoint_guard=gateway.guard,
-        timeout=timeout,
-    )
+    app.extensions["b24_gateway"].rest = open_client(app)
 
 
 @dataclass
@@ -179,6 +184,17 @@ class Stand:
             f"{self.app_url}/api/me", headers={"Authorization": f"Bearer {session}"}
         )
 
+    def api(
+        self, method: str, path: str, session: str, json: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """Call the app's JSON API (``/api`` + ``path``) with a bearer session token."""
+        return self.http.request(
+            method,
+            f"{self.app_url}/api{path}",
+            json=json,
+            headers={"Authorization": f"Bearer {session}"},
+        )
+
     def forget_names(self, portal_id: int) -> None:
         """Drop the portal's stored names, so the next ``/api/me`` asks Bitrix24."""
         with self.app.app_context():
@@ -226,14 +242,24 @@ def app_settings(database_url: str, sandbox: RunningSandbox, app_url: str) -> di
 
 
 @contextmanager
-def running_stand(database_url: str | None) -> Iterator[Stand]:
-    """Serve the app and a default-sized sandbox portal until the block ends."""
+def running_stand(
+    database_url: str | None, *, orders: int | None = None, client_limit: bool = False
+) -> Iterator[Stand]:
+    """Serve the app and a sandbox portal until the block ends.
+
+    The portal has the sandbox's default seed, or ``orders`` orders. The sandbox's limit
+    starts opened wide; the app's client-side bucket too, unless ``client_limit`` keeps the
+    app's own (2 per second, threshold 40, jobs to three quarters of it).
+    """
     # Daemon request threads: a stuck request cannot keep the process alive.
     server = ThreadedWSGIServer("127.0.0.1", 0, _not_ready, handler=QuietRequestHandler)
     app_url = f"http://127.0.0.1:{server.server_port}"
     thread: threading.Thread | None = None
+    config = SandboxConfig(host="127.0.0.1", port=0, app_url=app_url)
+    if orders is not None:
+        config.orders = orders
     try:
-        sandbox = start_sandbox(SandboxConfig(host="127.0.0.1", port=0, app_url=app_url))
+        sandbox = start_sandbox(config)
     except BaseException:
         server.server_close()
         raise
@@ -242,7 +268,8 @@ def running_stand(database_url: str | None) -> Iterator[Stand]:
             app = create_app(app_settings(url, sandbox, app_url))
             with app.app_context():
                 db.create_all()
-            widen_client_limit(app)
+            if not client_limit:
+                widen_client_limit(app)
             server.app = app
             thread = threading.Thread(target=server.serve_forever, name="bench-app", daemon=True)
             thread.start()

@@ -1,8 +1,9 @@
 """``python -m bench --quick`` runs to the end and writes a complete, sane JSON record.
 
 Timings are never asserted: this machine is shared and noisy. What must hold on any
-machine is the shape of the record, positive medians, and exactly one refresh per burst
-on an expired token chain.
+machine is the shape of the record, positive medians, exactly one refresh per burst on an
+expired token chain, and bulk jobs that finish with every order bound and no request
+refused by the portal's limit.
 """
 
 from __future__ import annotations
@@ -109,8 +110,46 @@ def test_a_burst_on_an_expired_chain_refreshes_once(
         )
 
 
+def test_bulk_jobs_finish_with_every_order_bound_and_nothing_refused(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    result, _ = quick_run
+    bulk, settings = result["bulk"], result["settings"]
+    assert bulk["database"] == "sqlite"
+    assert bulk["limits"] == {"rps": 2.0, "burst": 50}
+    # Jobs keep below the portal's burst (the app's setting is 30 of 50).
+    assert 0 < bulk["job_threshold"] < 50
+    jobs = sum(size["runs"] for size in bulk["sizes"])
+    assert_summary(bulk["round_trip"], settings["round_trips_per_job"] * jobs)
+    assert [size["orders"] for size in bulk["sizes"]] == settings["bulk_sizes"]
+    first_orders = []
+    for size in bulk["sizes"]:
+        batches = -(-size["orders"] // 49)
+        assert size["batches"] == batches
+        assert size["runs"] == settings["bulk_runs"] == len(size["per_run"])
+        assert_summary(size["wall"], size["runs"])
+        assert 0 < size["bound_ms"] <= size["job_share_bound_ms"]
+        assert size["over_bound"] > 0
+        assert size["refused"] == 0
+        assert size["all_bound"] is True
+        for run in size["per_run"]:
+            assert run["state"] == "done"
+            assert run["bindings"] == run["orders"] == size["orders"]
+            counts = run["counts"]
+            assert counts["failed"] == counts["remaining"] == 0
+            assert counts["bound"] + counts["replaced"] + counts["alreadyBound"] == run["orders"]
+            assert run["refused"] == run["other_errors"] == 0
+            # One batch per 49 orders (none resent), plus the POST's own read of the owner.
+            assert batches <= run["batch_requests"] <= batches + 1
+            assert run["requests"] == sum(run["requests_by_method"].values()) >= batches
+            first_orders.append(run["first_order"])
+    # Every job binds orders of its own.
+    assert len(set(first_orders)) == len(first_orders)
+
+
 def test_the_table_is_printed(quick_run: tuple[dict[str, Any], str]) -> None:
     _, stdout = quick_run
     assert "Sandbox list calls" in stdout
     assert "GET /api/me" in stdout
     assert "expired at portal" in stdout
+    assert "Bulk jobs on sqlite" in stdout
