@@ -97,7 +97,8 @@ function resultRow(item, job) {
   const row = fragment.firstElementChild;
   row.dataset.orderId = String(item.orderId);
   row.dataset.state = item.state;
-  setField(fragment, 'number', item.orderAccountNumber || String(item.orderId));
+  // Without its number (not read yet) an order is named by its id, as the history does.
+  setField(fragment, 'number', item.orderAccountNumber || t('ui.history.order_id', { id: item.orderId }));
   const badge = setField(fragment, 'state', t(`ui.job.item.${item.state}`));
   if (ITEM_BADGE[item.state]) badge.classList.add(ITEM_BADGE[item.state]);
   if (item.replaced) {

@@ -16,11 +16,18 @@ import pytest
 
 from tests.browser import needs_chromium
 from tests.e2e.harness import Portal, ServedApp, job_worker
-from tests.e2e.pages import contrast_failures, frame_of, horizontal_overflow, open_tab
+from tests.e2e.pages import (
+    contrast_failures,
+    frame_of,
+    horizontal_overflow,
+    open_app,
+    open_tab,
+    pick_with_keyboard,
+)
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
 
-DEAL = 2
+DEAL, INVOICE = 2, 31
 DEAL_PATH = "/crm/deal/details/1/"
 AURORA_DEAL = "Espresso machines for Aurora Bakery"
 ORDERS = 120
@@ -145,3 +152,94 @@ def test_admin_binds_orders_by_date_in_the_deal_tab_and_undoes_the_job(
     expect(newest.nth(1).get_by_role("button", name=re.compile("^Undo"))).to_be_hidden()
     assert contrast_failures(page) == []
     assert horizontal_overflow(page) == 0
+
+
+def toggle_with_keyboard(page: Any, app: Any, combobox: Any, typed: str, wanted: str) -> None:
+    """Search a multi-select picker, walk to ``wanted`` with ArrowDown and toggle it (Enter).
+
+    The list stays open: choosing several is the point.
+    """
+    from playwright.sync_api import expect
+
+    expect(combobox).to_be_focused()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(typed)
+    listbox = app.locator(f'[id="{combobox.get_attribute("aria-controls")}"]')
+    pattern = re.compile(rf"{re.escape(wanted)}\b")
+    option = listbox.get_by_role("option", name=pattern).first
+    expect(option).to_be_visible()
+    expect(listbox).to_have_attribute("aria-busy", "false")
+    before = option.get_attribute("aria-selected")
+    for _ in range(60):
+        page.keyboard.press("ArrowDown")
+        active = combobox.get_attribute("aria-activedescendant")
+        if active and pattern.search(app.locator(f'[id="{active}"]').inner_text()):
+            break
+    else:
+        raise AssertionError(f"no option named {wanted!r} was reached with ArrowDown")
+    page.keyboard.press("Enter")
+    expect(combobox).to_have_attribute("aria-expanded", "true")
+    expect(option).to_have_attribute("aria-selected", "false" if before == "true" else "true")
+
+
+def test_admin_picks_orders_one_by_one_on_the_app_page(portal: Portal, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    for order_id in (1, 5, 10):
+        portal.unbind(order_id)
+    portal.bind(10, INVOICE, 1)
+    numbers = {order_id: str(portal.order(order_id)["accountNumber"]) for order_id in (1, 5, 10)}
+    app = open_app(page, portal)
+    app.get_by_role("button", name="Bind several orders").click()
+
+    # The target, then three orders toggled on with the keyboard, then one taken off.
+    bulk = app.get_by_role("region", name="Bind several orders")
+    deal = bulk.get_by_role("combobox", name="Deal")
+    deal.focus()
+    pick_with_keyboard(page, app, deal, "Aurora Bak", AURORA_DEAL)
+    bulk.get_by_role("radio", name="Pick from the list").check()
+    picker = bulk.get_by_role("combobox", name="Orders to bind")
+    listbox = app.locator(f'[id="{picker.get_attribute("aria-controls")}"]')
+    expect(listbox).to_have_attribute("aria-multiselectable", "true")
+    picker.focus()
+    for order_id in (1, 5, 10):
+        toggle_with_keyboard(page, app, picker, numbers[order_id], f"Order {numbers[order_id]}")
+    page.keyboard.press("Escape")
+    expect(picker).to_have_attribute("aria-expanded", "false")
+    chosen = bulk.get_by_test_id("bulk-chosen")
+    expect(bulk.get_by_text("3 orders chosen", exact=True)).to_be_visible()
+    expect(chosen.get_by_role("listitem")).to_have_count(3)
+    chosen.get_by_role("button", name=f"Remove order {numbers[5]}").click()
+    expect(chosen.get_by_role("button", name=f"Remove order {numbers[10]}")).to_be_focused()
+    expect(bulk.get_by_text("2 orders chosen", exact=True)).to_be_visible()
+
+    bulk.get_by_role("button", name="Check the orders").click()
+    preview = app.get_by_test_id("job-preview")
+    expect(preview).to_contain_text("2 orders match.")
+    expect(preview).to_contain_text("1 order already has another owner: it will be replaced.")
+    expect(preview).to_contain_text(f"Target: deal «{AURORA_DEAL}».")
+    bulk.get_by_role("button", name="Bind 2 orders").click()
+
+    progress = app.get_by_test_id("job-progress")
+    expect(progress).to_have_attribute("aria-valuenow", "100", timeout=JOB_WAIT_MS)
+    expect(app.locator("#job").get_by_text("Done", exact=True)).to_be_visible()
+    for label, value in (("Bound", 1), ("Replaced", 1), ("Already bound", 0), ("Failed", 0)):
+        term = app.get_by_test_id("job-counts").get_by_text(label, exact=True)
+        expect(term.locator("xpath=following-sibling::dd")).to_have_text(str(value))
+    results = app.get_by_test_id("job-results").get_by_role("listitem")
+    expect(results).to_have_count(2)
+    # A picked order is named by its number, or by its id while the job has not read it.
+    replaced = results.filter(has_text=re.compile(rf"Order ({numbers[10]}|ID 10)$", re.M))
+    expect(replaced).to_contain_text("Replaced")
+    expect(replaced).to_contain_text("Was: invoice «")
+    assert portal.owners_of(1) == [(DEAL, 1)]
+    assert portal.owners_of(10) == [(DEAL, 1)]
+    assert portal.owners_of(5) == []
+    # The job's bindings are in the history too (reloaded when the job is done).
+    entries = app.get_by_test_id("history").get_by_role("listitem")
+    for newest in (entries.nth(0), entries.nth(1)):
+        expect(newest).to_contain_text(AURORA_DEAL)
+    shown = [entries.nth(index).inner_text() for index in (0, 1)]
+    # One bound, one replaced the invoice (named by its title, or its id when unknown).
+    assert sorted(text.split("\n", 1)[0] for text in shown) == ["Bound", "Replaced"]
+    assert any(text.startswith("Replaced") and "Invoice" in text for text in shown)
