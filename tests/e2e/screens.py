@@ -3,11 +3,13 @@
 Starts the sandbox portal and the app side by side (as the browser tests do), sets up the
 bindings each picture needs through the portal's REST API, and saves PNGs of the app's
 main screens: the app page, the replace warning, the deal tab, the store manager's
-read-only view and the Russian page.
+read-only view, the Russian page, and bulk binding in the deal tab (the preview before
+confirming, a finished job with its per-order results) run by a job worker in this process.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -18,7 +20,7 @@ import httpx
 from b24sandbox.server import start_sandbox
 from tests.browser import launched_chromium
 from tests.conftest import sandbox_test_config
-from tests.e2e.harness import Portal, served_app
+from tests.e2e.harness import Portal, job_worker, served_app
 from tests.e2e.pages import open_app, open_tab, pick_with_keyboard
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,9 +28,19 @@ DEAL, INVOICE = 2, 31
 
 
 def save(page: Any, folder: Path, name: str) -> None:
-    """Save the portal page with the app's frame, as a person sees it."""
+    """Save the portal page with the app's frame, as a person sees it.
+
+    Chromium paints a cross-site frame only inside the viewport, so the viewport grows to
+    the whole page for the picture (and shrinks back afterwards).
+    """
+    page.wait_for_timeout(300)  # the frame's last resize
+    size = dict(page.viewport_size)
+    height = int(page.evaluate("document.documentElement.scrollHeight"))
+    page.set_viewport_size({"width": size["width"], "height": max(height, size["height"])})
+    page.evaluate("window.scrollTo(0, 0)")
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
     print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
@@ -87,6 +99,32 @@ def take(portal: Portal, browser: Any, folder: Path) -> None:
     expect(app.locator('[role="option"]:not([aria-disabled])').first).to_be_visible()
     save(page, folder, "russian")
     context.close()
+    take_bulk(portal, browser, folder)
+
+
+def take_bulk(portal: Portal, browser: Any, folder: Path) -> None:
+    """Bulk binding in the deal tab: the preview, then the finished job after reopening."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    app = open_tab(page, portal, "/crm/deal/details/1/")
+    app.get_by_role("button", name="Bind several orders").click()
+    app.get_by_label("Created from").fill("2025-04-01")
+    app.get_by_label("Created to").fill("2025-06-30")
+    app.get_by_role("button", name="Check the orders").click()
+    expect(app.get_by_test_id("job-preview")).to_be_visible()
+    save(page, folder, "bulk-preview")
+    app.get_by_role("button", name=re.compile(r"^Bind \d+ orders$")).click()
+    expect(app.get_by_test_id("job-progress")).to_have_attribute("aria-valuenow", "100")
+
+    # Opened again (a frame only grows while open): the job is in the list; show it.
+    app = open_tab(page, portal, "/crm/deal/details/1/")
+    app.get_by_role("button", name=re.compile(r"^Show job #")).first.click()
+    expect(app.get_by_test_id("job-results").get_by_role("listitem").first).to_be_visible()
+    save(page, folder, "bulk-job")
+    context.close()
 
 
 def main(argv: list[str]) -> int:
@@ -104,7 +142,8 @@ def main(argv: list[str]) -> int:
             portal = Portal(sandbox.url, http)
             portal.reset(app.url)
             portal.install()
-            take(portal, browser, folder)
+            with job_worker(app):
+                take(portal, browser, folder)
     finally:
         sandbox.stop()
     return 0

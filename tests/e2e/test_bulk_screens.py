@@ -114,10 +114,11 @@ def test_a_paused_job_says_why_is_asked_less_often_and_is_cancelled(
             if fake.polls.get(1, 0) >= expected:
                 break
             page.wait_for_timeout(25)
-        page.wait_for_timeout(150)  # and no other request follows
+        page.wait_for_timeout(250)  # the answer is taken in, and no other request follows
         assert fake.polls.get(1, 0) == expected
 
-    # About once a second while it runs.
+    # The job is shown (its first poll is due at once), then about once a second.
+    expect(app.locator("#job")).to_be_visible()
     polls_after(1, 1)
     polls_after(990, 1)
     polls_after(10, 2)
