@@ -150,6 +150,27 @@ def current_owners(
     return owners
 
 
+def order_numbers(
+    source: TokenSource, order_ids: list[int], *, background: bool = False
+) -> dict[int, str]:
+    """Return the account numbers of the orders that exist, 50 a command, 50 commands a call."""
+    numbers: dict[int, str] = {}
+    chunks = [order_ids[i : i + PAGE_SIZE] for i in range(0, len(order_ids), PAGE_SIZE)]
+    for start in range(0, len(chunks), BATCH_LIMIT):
+        commands: dict[str, Command] = {
+            f"n{n}": (
+                "sale.order.list",
+                {"select": ["id", "accountNumber"], "filter": {"@id": chunk}, "start": -1},
+            )
+            for n, chunk in enumerate(chunks[start : start + BATCH_LIMIT])
+        }
+        batch = _run(source, commands, background=background)
+        for key in commands:
+            for row in rows_of(batch, key, "orders"):
+                numbers[int(row["id"])] = str(row.get("accountNumber") or row["id"])
+    return numbers
+
+
 def owners_command(order_ids: list[int]) -> Command:
     """Return the read of up to 50 orders' bindings."""
     return (

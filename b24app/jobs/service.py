@@ -15,16 +15,23 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from b24app.bitrix.client import TokenSource
+from b24app.bitrix.client import TokenSource, extract_rows
 from b24app.bitrix.errors import BitrixError
 from b24app.errors import BadRequest, Conflict, NotFound, from_bitrix
 from b24app.extensions import db
-from b24app.jobs.orders import MAX_JOB_ORDERS, OrderFilter, current_owners, matching_orders
+from b24app.jobs.orders import (
+    MAX_JOB_ORDERS,
+    OrderFilter,
+    current_owners,
+    matching_orders,
+    order_numbers,
+)
 from b24app.models import Job, JobItem, JobItemState, JobState, utcnow
 from b24app.services.bindings import owner_row_from
 from b24app.services.catalog import Catalog, stored_catalog
 from b24app.services.gateway import gateway
-from b24app.services.history import Actor
+from b24app.services.history import Actor, last_known_title
+from b24app.services.owners import OWNER_KINDS
 from b24app.services.pickers import offered_kind
 from b24app.services.tokens import write_session
 
@@ -106,8 +113,11 @@ def start(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -> 
     """Queue a bind job (the worker reads a filter itself); return it."""
     owner = _owner(source, actor, lang, request.owner_type_id, request.owner_id)
     ids = _unique(request.order_ids) if request.order_ids is not None else None
+    numbers: dict[int, str] = {}
     if ids is not None:
         _too_many(len(ids))
+        # One call per 2,500 orders, so results and history name orders by their number.
+        numbers = order_numbers(source, ids)
     with write_session(db.engine) as session:
         job = Job(
             portal_id=actor.portal_id,
@@ -129,7 +139,7 @@ def start(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -> 
         session.add(job)
         session.flush()
         if ids is not None:
-            add_items(session, job.id, [(i, None) for i in ids], BIND_BATCH)
+            add_items(session, job.id, [(i, numbers.get(i)) for i in ids], BIND_BATCH)
     return job
 
 
@@ -195,8 +205,6 @@ def job_view(job: Job, *, can_write: bool, reason: str | None) -> dict[str, Any]
     total = max(job.total, sum(by_state.values()))
     done = total - pending
     failed = by_state.get(JobItemState.FAILED.value, 0)
-    from b24app.services.owners import OWNER_KINDS
-
     kind = OWNER_KINDS.get(job.owner_type_id)
     finished = job.state in FINISHED
     return {
@@ -373,3 +381,38 @@ def resume_paused(portal_id: int, user_id: int) -> int:
             .values(state=JobState.QUEUED.value, paused_reason=None)
         ).rowcount
     return resumed
+
+
+def owner_titles(
+    source: TokenSource, portal_id: int, lang: str, owners: set[tuple[int, int]]
+) -> dict[tuple[int, int], str]:
+    """Return the titles of some deals and invoices: from the history, else one batch."""
+    titles: dict[tuple[int, int], str] = {}
+    missing: dict[int, list[int]] = {}
+    for type_id, owner_id in owners:
+        known = last_known_title(portal_id, type_id, owner_id)
+        if known is not None:
+            titles[(type_id, owner_id)] = known
+        elif type_id in OWNER_KINDS:
+            missing.setdefault(type_id, []).append(owner_id)
+    if not missing:
+        return titles
+    catalog = stored_catalog(portal_id, lang) or Catalog()
+    commands = {
+        f"t{type_id}": OWNER_KINDS[type_id].list_command(
+            {f"@{OWNER_KINDS[type_id].id_field}": ids[:50]}
+        )
+        for type_id, ids in missing.items()
+    }
+    try:
+        batch = gateway().rest.batch(source, commands)
+    except BitrixError:
+        return titles  # titles are a nicety: the ids still show
+    for type_id in missing:
+        kind = OWNER_KINDS[type_id]
+        if f"t{type_id}" in batch.errors or f"t{type_id}" not in batch.results:
+            continue
+        for raw in extract_rows(batch.results[f"t{type_id}"], kind.rows_key):
+            row = kind.row(raw, catalog)
+            titles[(type_id, row["id"])] = row["title"]
+    return titles

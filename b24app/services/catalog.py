@@ -96,6 +96,11 @@ def catalog_commands(lang: str) -> dict[str, Command]:
             {"select": ["statusId", "lid", "name"], "filter": {"lid": lang}},
         ),
         "catalog_stages": ("crm.status.list", {"order": {"SORT": "ASC"}}),
+        # Names come per language without their type: keep the order statuses (type O).
+        "catalog_status_types": (
+            "sale.status.list",
+            {"select": ["id", "type"], "filter": {"type": "O"}},
+        ),
     }
 
 
@@ -132,9 +137,17 @@ def catalog_from_batch(batch: BatchResult) -> Catalog | None:
         log.info("catalog incomplete: %s", failed or "missing answers")
         return None
     try:
+        order_types = None
+        if "catalog_status_types" in batch.results:
+            order_types = {
+                str(row.get("id"))
+                for row in extract_rows(batch.results["catalog_status_types"])
+                if str(row.get("type", "O")) == "O"
+            }
         statuses = {
             str(row.get("statusId")): str(row.get("name") or row.get("statusId"))
             for row in extract_rows(batch.results["catalog_statuses"])
+            if order_types is None or str(row.get("statusId")) in order_types
         }
         stages: dict[int, dict[str, str]] = {}
         for row in extract_rows(batch.results["catalog_stages"]):

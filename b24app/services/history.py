@@ -160,6 +160,7 @@ def entry_view(record: BindingRecord, *, can_undo: bool, reason: str | None) -> 
         "reason": reason,
         "undoOf": record.undo_of_id,
         "undoneBy": record.undone_by_id,
+        "jobId": record.job_id,
         "undoable": can_undo and is_undoable(record),
     }
 

@@ -413,19 +413,30 @@ def job_items(job_id: int) -> dict[str, Any]:
     job = jobs.find_job(session.portal.id, _check_id("id", job_id))
     query = _query()
     found, next_cursor = jobs.item_page(job.id, int(query.cursor) if query.cursor else None)
-    kinds = OWNER_KINDS
+    # Replaced items name the owner they had; restored items (an undo) the owner they got back.
+    earlier = {
+        (item.previous_owner_type_id, item.previous_owner_id)
+        for item in found
+        if item.state in ("replaced", "restored")
+        and item.previous_owner_type_id
+        and item.previous_owner_id
+    }
+    titles = (
+        jobs.owner_titles(_tokens(session), session.portal.id, session.lang, earlier)
+        if earlier
+        else {}
+    )
     items = []
     for item in found:
         replaced = None
-        if item.state == "replaced" and item.previous_owner_type_id and item.previous_owner_id:
-            kind = kinds.get(item.previous_owner_type_id)
+        pair = (item.previous_owner_type_id, item.previous_owner_id)
+        if pair in earlier:
+            kind = OWNER_KINDS.get(item.previous_owner_type_id or 0)
             replaced = {
                 "ownerTypeId": item.previous_owner_type_id,
                 "ownerId": item.previous_owner_id,
-                "title": history.last_known_title(
-                    session.portal.id, item.previous_owner_type_id, item.previous_owner_id
-                ),
-                "path": kind.path(item.previous_owner_id) if kind else None,
+                "title": titles.get(pair),
+                "path": kind.path(item.previous_owner_id or 0) if kind else None,
             }
         items.append(
             {

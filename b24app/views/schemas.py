@@ -249,6 +249,7 @@ class HistoryEntry(BaseModel):
     reason: str | None = Field(description="Why it failed, in the user's language.")
     undoOf: int | None
     undoneBy: int | None
+    jobId: int | None = Field(None, description="The bulk job the attempt belonged to.")
     undoable: bool = Field(description="Whether this user may undo it now.")
 
 

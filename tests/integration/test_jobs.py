@@ -73,6 +73,8 @@ def test_a_job_binds_every_order_in_batches_of_49_and_records_history(app, admin
     assert sorted(e["orderId"] for e in entries) == sorted(orders)
     items = portal24.api(f"/api/jobs/{job['id']}/items", admin).json()["items"]
     assert {i["state"] for i in items} <= {"bound", "replaced", "already_bound"}
+    assert all(i["orderAccountNumber"] for i in items)
+    assert {e["jobId"] for e in entries} == {job["id"]}
 
 
 def test_a_filter_job_reads_its_orders_once_and_skips_bound_ones_when_asked(app, admin, portal24):
@@ -134,6 +136,9 @@ def test_undoing_a_job_restores_replaced_owners_and_unbinds_the_rest(app, admin,
     run_until_idle(app)
     assert owner_in_sandbox(portal24, 2) == (31, 2)
     assert job_of(portal24, admin, job["id"])["undoable"]
+    results = portal24.api(f"/api/jobs/{job['id']}/items", admin).json()["items"]
+    replaced = {i["orderId"]: i["replaced"] for i in results if i["state"] == "replaced"}
+    assert replaced[2]["ownerId"] == 1 and replaced[2]["title"]
 
     undo = portal24.api(f"/api/jobs/{job['id']}/undo", admin, method="POST")
     assert undo.status_code == 202, undo.text
