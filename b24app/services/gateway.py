@@ -106,30 +106,31 @@ def init_gateway(app: Flask) -> None:
     )
 
 
-def interactive_policy(config: Mapping[str, Any]) -> RetryPolicy:
-    """Retries for requests from the iframe: everything within B24_REQUEST_BUDGET seconds."""
-    budget = float(config["B24_REQUEST_BUDGET"])
+def _policy(
+    config: Mapping[str, Any], budget_key: str, attempts: int, max_delay: float
+) -> RetryPolicy:
+    """Build a retry policy whose every wait fits in the budget ``config[budget_key]``."""
+    budget = float(config[budget_key])
     base = float(config["B24_RETRY_BASE_DELAY"])
     return RetryPolicy(
-        max_attempts=4,
+        max_attempts=attempts,
         base_delay=base,
-        max_delay=max(base, min(4.0, budget / 2)),
+        max_delay=max(base, max_delay),
         max_total=budget,
         max_time_limit_wait=budget,
+    )
+
+
+def interactive_policy(config: Mapping[str, Any]) -> RetryPolicy:
+    """Retries for requests from the iframe: everything within B24_REQUEST_BUDGET seconds."""
+    return _policy(
+        config, "B24_REQUEST_BUDGET", 4, min(4.0, float(config["B24_REQUEST_BUDGET"]) / 2)
     )
 
 
 def background_policy(config: Mapping[str, Any]) -> RetryPolicy:
     """Retries for background jobs: patient, but within one job lease."""
-    base = float(config["B24_RETRY_BASE_DELAY"])
-    budget = float(config["JOB_BATCH_BUDGET"])
-    return RetryPolicy(
-        max_attempts=8,
-        base_delay=base,
-        max_delay=max(base, 8.0),
-        max_total=budget,
-        max_time_limit_wait=budget,
-    )
+    return _policy(config, "JOB_BATCH_BUDGET", 8, 8.0)
 
 
 def _limiter(app: Flask) -> RateLimiter:
