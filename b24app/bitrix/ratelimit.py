@@ -76,10 +76,7 @@ class RateLimiter:
         top = self._threshold(threshold)
         with self._lock:
             now = self._clock()
-            level = self._drained(key, now) + 1.0
-            wait = max(0.0, (level - top) / self.rate)
-            if bound is not None and wait > bound:
-                raise QueueTooLong(wait)
+            level, wait = self._admit(self._drained(key, now), top, bound)
             self._buckets[key] = (level, now)
             if len(self._buckets) > 10_000:
                 self._prune(now)
@@ -100,7 +97,22 @@ class RateLimiter:
     def _drained(self, key: str, now: float) -> float:
         """Return the level of ``key`` at ``now`` (caller holds the lock)."""
         level, since = self._buckets.get(key, (0.0, now))
+        return self.drain(level, since, now)
+
+    def drain(self, level: float, since: float, now: float) -> float:
+        """Return what a bucket at ``level`` at time ``since`` holds at ``now``."""
         return max(0.0, level - max(0.0, now - since) * self.rate)
+
+    def _admit(self, drained: float, top: float, bound: float | None) -> tuple[float, float]:
+        """Add one request to a drained level: return the new level and the wait before it.
+
+        Raises :class:`QueueTooLong` when the wait would exceed ``bound``.
+        """
+        level = drained + 1.0
+        wait = max(0.0, (level - top) / self.rate)
+        if bound is not None and wait > bound:
+            raise QueueTooLong(wait)
+        return level, wait
 
     def _prune(self, now: float) -> None:
         """Forget keys whose bucket has drained empty (caller holds the lock)."""

@@ -155,13 +155,13 @@ def _current_with_owner(
 
 def order_binding(source: TokenSource, portal_id: int, lang: str, order_id: int) -> dict[str, Any]:
     """Return the order (or None) and its binding (or None), in one batch."""
-    catalog = stored_catalog(portal_id, lang) or Catalog()
+    stored = stored_catalog(portal_id, lang)
     commands: dict[str, Command] = {
         "order": order_list_command({"=id": order_id}),
         CURRENT: current_command(order_id),
-        **owner_of_current_commands(catalog, CURRENT),
+        **owner_of_current_commands(stored or Catalog(), CURRENT),
     }
-    batch, catalog = run_with_catalog(source, portal_id, lang, commands)
+    batch, catalog = run_with_catalog(source, portal_id, lang, commands, stored)
     orders = [order_row(r, catalog) for r in rows_of(batch, "order", "orders")]
     order = next((o for o in orders if o["id"] == order_id), None)
     triple, owner = _current_with_owner(batch, order_id, catalog)
@@ -196,7 +196,9 @@ def owner_orders(
         ),
         "owner": kind.by_id(owner_id),
     }
-    batch, catalog = run_with_catalog(source, portal_id, lang, listing)
+    batch, catalog = run_with_catalog(
+        source, portal_id, lang, listing, stored_catalog(portal_id, lang)
+    )
     offered_kind(catalog, owner_type_id)
     owner = owner_row_from(batch, "owner", owner_type_id, owner_id, catalog)
     bound = rows_of(batch, "bound", _ENTITY_KEY)
@@ -204,8 +206,9 @@ def owner_orders(
     if not triples:
         return {"owner": owner, "items": [], "nextCursor": None}
     ids = [t.order_id for t in triples]
+    # The names came with the first batch (or are stored): this one only reads the orders.
     orders_batch, _ = run_with_catalog(
-        source, portal_id, lang, {"orders": order_list_command({"@id": ids})}
+        source, portal_id, lang, {"orders": order_list_command({"@id": ids})}, catalog
     )
     orders = {
         o["id"]: o

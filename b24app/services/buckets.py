@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from b24app.bitrix.ratelimit import QueueTooLong, RateLimiter
+from b24app.bitrix.ratelimit import RateLimiter
 from b24app.models import RateBucket
 from b24app.services.tokens import write_session
 
@@ -63,11 +63,7 @@ class DatabaseRateLimiter(RateLimiter):
                 if row is None:
                     row = RateBucket(key=key, level=0.0, since=now)
                     session.add(row)
-                level = max(0.0, row.level - max(0.0, now - row.since) * self.rate) + 1.0
-                wait = max(0.0, (level - top) / self.rate)
-                if bound is not None and wait > bound:
-                    raise QueueTooLong(wait)
-                row.level = level
+                row.level, wait = self._admit(self.drain(row.level, row.since, now), top, bound)
                 row.since = now
         except SQLAlchemyError as exc:
             log.warning(
@@ -85,4 +81,4 @@ class DatabaseRateLimiter(RateLimiter):
             row = session.get(RateBucket, key)
             if row is None:
                 return 0.0
-            return max(0.0, row.level - max(0.0, self._clock() - row.since) * self.rate)
+            return self.drain(row.level, row.since, self._clock())

@@ -58,7 +58,7 @@ class UserProfile:
     is_admin: bool
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
     """Read a Bitrix24 boolean (true, "Y", 1)."""
     if isinstance(value, str):
         return value.strip().upper() in {"Y", "1", "TRUE"}
@@ -79,7 +79,7 @@ def profile_from_batch(batch: BatchResult) -> UserProfile:
     )
     admin = batch.results.get("admin", profile.get("ADMIN"))
     return UserProfile(
-        user_id=int(profile["ID"]), name=name or f"#{profile['ID']}", is_admin=_truthy(admin)
+        user_id=int(profile["ID"]), name=name or f"#{profile['ID']}", is_admin=truthy(admin)
     )
 
 

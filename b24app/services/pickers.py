@@ -23,6 +23,7 @@ from b24app.services.catalog import (
 )
 from b24app.services.gateway import gateway
 from b24app.services.owners import OwnerKind, owner_kind
+from b24app.services.permissions import truthy
 
 Command = tuple[str, Mapping[str, Any] | None]
 
@@ -46,13 +47,6 @@ class PickerPage:
     next_cursor: str | None
 
 
-def _yes(value: Any) -> bool:
-    """Read a Bitrix24 Y/N flag."""
-    if isinstance(value, str):
-        return value.strip().upper() in {"Y", "1", "TRUE"}
-    return bool(value)
-
-
 def order_row(raw: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
     """Turn a ``sale.order.list`` row into the API's order row."""
     status = str(raw.get("statusId") or "")
@@ -68,8 +62,8 @@ def order_row(raw: Mapping[str, Any], catalog: Catalog) -> dict[str, Any]:
         "currency": str(raw.get("currency") or ""),
         "statusId": status,
         "statusName": catalog.status_name(status) if status else "",
-        "paid": _yes(raw.get("payed")),
-        "cancelled": _yes(raw.get("canceled")),
+        "paid": truthy(raw.get("payed")),
+        "cancelled": truthy(raw.get("canceled")),
     }
 
 
@@ -82,10 +76,17 @@ def order_list_command(filter_: Mapping[str, Any]) -> Command:
 
 
 def run_with_catalog(
-    source: TokenSource, portal_id: int, lang: str, commands: dict[str, Command]
+    source: TokenSource,
+    portal_id: int,
+    lang: str,
+    commands: dict[str, Command],
+    stored: Catalog | None,
 ) -> tuple[BatchResult, Catalog]:
-    """Run ``commands`` in one batch, adding the catalog's commands when it is not stored."""
-    catalog = stored_catalog(portal_id, lang)
+    """Run ``commands`` in one batch, adding the catalog's commands when none is ``stored``.
+
+    Callers pass what :func:`stored_catalog` gave them, so it is read once per request.
+    """
+    catalog = stored
     if catalog is None:
         commands = {**commands, **catalog_commands(lang)}
     try:
@@ -141,7 +142,9 @@ def order_page(
     }
     if text.isdigit() and before is None:
         commands["exact"] = order_list_command({"=id": int(text)})
-    batch, catalog = run_with_catalog(source, portal_id, lang, commands)
+    batch, catalog = run_with_catalog(
+        source, portal_id, lang, commands, stored_catalog(portal_id, lang)
+    )
     found = rows_of(batch, "found", "orders")
     exact = rows_of(batch, "exact", "orders") if "exact" in commands else []
     rows = [order_row(r, catalog) for r in found]
@@ -167,9 +170,9 @@ def owner_page(
     cursor: str | None,
 ) -> PickerPage:
     """Return one page of deals or invoices matching ``query`` (title or id)."""
-    catalog = stored_catalog(portal_id, lang)
-    if catalog is not None:
-        offered_kind(catalog, owner_type_id)
+    stored = stored_catalog(portal_id, lang)
+    if stored is not None:
+        offered_kind(stored, owner_type_id)
     kind = owner_kind(owner_type_id)
     if kind is None:
         raise BadRequest("owner_type_not_offered")
@@ -181,7 +184,7 @@ def owner_page(
     }
     if text.isdigit() and before is None:
         commands["exact"] = kind.by_id(int(text))
-    batch, catalog = run_with_catalog(source, portal_id, lang, commands)
+    batch, catalog = run_with_catalog(source, portal_id, lang, commands, stored)
     # Checked again when the catalog came with this batch; the rows are then not shown.
     offered_kind(catalog, owner_type_id)
     found = rows_of(batch, "found", kind.rows_key)
