@@ -6,6 +6,10 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 APP_PORT ?= 5000
 SANDBOX_PORT ?= 5001
+# Test processes (pytest-xdist): the suite waits on HTTP and browsers more than on the CPU,
+# so two cores keep two busy. A module's tests stay in one process (its fixtures are shared).
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: openapi setup chromium lint typecheck migrations-check test test-sqlite test-postgres run sandbox bench clean
 
@@ -49,7 +53,7 @@ migrations-check: setup
 	rc=$$?; rm -rf $$tmp; exit $$rc
 
 test-sqlite: setup chromium
-	$(BIN)/pytest
+	$(PYTEST)
 
 # The database-backed suites again on PostgreSQL, when TEST_DATABASE_URL points at it.
 test-postgres: setup
@@ -58,7 +62,7 @@ test-postgres: setup
 	  APP_ENV=testing DATABASE_URL=$$tmpdb $(BIN)/flask --app app db upgrade >/dev/null && \
 	  APP_ENV=testing DATABASE_URL=$$tmpdb $(BIN)/flask --app app db check && \
 	  APP_ENV=testing DATABASE_URL=$$tmpdb $(BIN)/flask --app app db downgrade base >/dev/null && \
-	  B24_TEST_POSTGRES=1 $(BIN)/pytest tests/unit tests/integration; \
+	  B24_TEST_POSTGRES=1 $(PYTEST) tests/unit tests/integration tests/load; \
 	else \
 	  echo "TEST_DATABASE_URL is not set: PostgreSQL runs skipped"; \
 	fi
