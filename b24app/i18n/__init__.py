@@ -40,6 +40,7 @@ from babel.support import Translations
 from flask import Flask, g, has_request_context, request
 from jinja2 import pass_context
 from jinja2.runtime import Context
+from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -178,10 +179,21 @@ def request_language() -> str:
     chosen = g.get("lang")
     if chosen in LANGUAGES:
         return str(chosen)
-    lang = normalise_language(request.args.get("LANG") or request.form.get("LANG"))
+    lang = normalise_language(request.args.get("LANG") or _posted_language())
     if lang is None:
         lang = normalise_language(request.accept_languages.best_match(["en", "ru"]))
     return lang or DEFAULT_LANGUAGE
+
+
+def _posted_language() -> str | None:
+    """Return the posted LANG, or None when the body itself is refused (too large, unreadable).
+
+    An error page for that very body asks for the language too: it must not fail again.
+    """
+    try:
+        return request.form.get("LANG")
+    except HTTPException:
+        return None
 
 
 def _supported(lang: str) -> str:
