@@ -158,9 +158,11 @@ def launch_frame(
     app_sid = query_fields["APP_SID"]
     query = urlencode(query_fields)
     separator = "&" if urlsplit(handler).query else "?"
+    # What the portal page answers getInitData with; PROTOCOL is a number there (the frame
+    # URL's query carries it as text).
     init_data = {
         "DOMAIN": portal.domain,
-        "PROTOCOL": protocol,
+        "PROTOCOL": int(protocol),
         "PATH": "/rest",
         "LANG": lang,
         "APP_SID": app_sid,

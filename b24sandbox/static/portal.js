@@ -75,16 +75,31 @@
     });
   }
 
-  function size(value) {
-    if (typeof value === 'number' || /^\d+$/.test(String(value))) {
-      return value + 'px';
-    }
-    return String(value);
+  // Commands Bitrix24 answers only on an app's own page (DEFAULT): a widget such as a card
+  // tab may not retitle or scroll the portal page nor reload it, so they go unanswered.
+  var DEFAULT_ONLY = ['setTitle', 'setScroll', 'reloadWindow'];
+
+  function allowed(host, command) {
+    return host.init.PLACEMENT === 'DEFAULT' || DEFAULT_ONLY.indexOf(command) < 0;
+  }
+
+  // The option a command names, as BX24.js and b24jssdk send it: {name, value}.
+  function option(params) {
+    return params && typeof params === 'object' && typeof params.name === 'string'
+      ? params
+      : null;
   }
 
   var handlers = {
     getInitData: function (host, params, callback) {
       reply(host, callback, host.init);
+      // FIRST_RUN is reported once per frame, as Bitrix24 does.
+      host.init.FIRST_RUN = false;
+    },
+    // A placement's own commands and events (a call card's getStatus, ...), not the ones
+    // every frame has: the placements the sandbox serves add none.
+    getInterface: function (host, params, callback) {
+      reply(host, callback, { command: [], event: [] });
     },
     refreshAuth: function (host, params, callback) {
       postJson(host.refreshUrl, { APP_SID: host.appSid }).then(function (auth) {
@@ -94,48 +109,65 @@
         reply(host, callback, auth);
       });
     },
+    // Bitrix24 parses both values as integers: a width of '100%' stays, any other width is
+    // pixels (100 when it is no number), a height that is no number leaves the height alone.
+    // The answer is the frame's size once resized, in pixels.
     resizeWindow: function (host, params, callback) {
-      var height = params && params.height;
-      var width = params && params.width;
+      var width = params ? params.width : undefined;
+      var height = parseInt(params ? params.height : '', 10);
+      host.iframe.style.width = width === '100%' ? '100%' : (parseInt(width, 10) || 100) + 'px';
       if (height) {
-        host.iframe.style.height = size(height);
+        host.iframe.style.height = height + 'px';
       }
-      if (width) {
-        host.iframe.style.width = size(width);
-      }
-      reply(host, callback, { width: width, height: height });
+      reply(host, callback, { width: host.iframe.offsetWidth, height: host.iframe.offsetHeight });
     },
-    setInstallFinish: function (host, params, callback) {
+    // Bitrix24 does not answer installFinish: it records the install, then reloads the page
+    // into the installed app.
+    setInstallFinish: function (host) {
       if (!host.init.INSTALL || !host.finishUrl) {
         return;
       }
       postJson(host.finishUrl, { APP_SID: host.appSid }).then(function () {
         host.init.INSTALL = false;
         host.element.querySelector('[data-testid="install-finished"]').hidden = false;
-        reply(host, callback, true);
-        // Bitrix24 reloads into the installed app once the installer is done.
         window.setTimeout(function () {
           window.location.assign(host.afterInstallUrl || window.location.href);
         }, 1500);
       });
     },
     setInstall: function (host, params, callback) {
-      reply(host, callback, true);
+      reply(host, callback, params);
     },
+    // Application options are the administrator's to set; anyone sets their own options.
     setAppOption: function (host, params, callback) {
-      Object.assign(host.init.APP_OPTIONS, params && typeof params === 'object' ? params : {});
-      reply(host, callback, host.init.APP_OPTIONS);
+      var named = option(params);
+      if (!named || !host.init.IS_ADMIN) {
+        return;
+      }
+      host.init.APP_OPTIONS[named.name] = named.value;
+      reply(host, callback, named);
     },
     setUserOption: function (host, params, callback) {
-      Object.assign(host.init.USER_OPTIONS, params && typeof params === 'object' ? params : {});
-      reply(host, callback, host.init.USER_OPTIONS);
+      var named = option(params);
+      if (!named) {
+        return;
+      }
+      host.init.USER_OPTIONS[named.name] = named.value;
+      reply(host, callback, named);
     },
     setTitle: function (host, params, callback) {
       var title = document.querySelector('[data-page-title]');
       if (title && params && params.title) {
         title.textContent = String(params.title);
       }
-      reply(host, callback, true);
+      reply(host, callback, params);
+    },
+    setScroll: function (host, params, callback) {
+      var scroll = parseInt(params && params.scroll, 10);
+      if (scroll >= 0) {
+        window.scrollTo(window.scrollX, scroll);
+      }
+      reply(host, callback, params);
     },
     reloadWindow: function () {
       window.location.reload();
@@ -351,7 +383,7 @@
       return;
     }
     var handler = handlers[message.command];
-    if (handler) {
+    if (handler && allowed(host, message.command)) {
       handler(host, message.params, message.callback);
     }
   });
