@@ -178,16 +178,20 @@ def find_job(portal_id: int, job_id: int) -> Job:
     return job
 
 
-def counts(job_id: int) -> dict[str, int]:
-    """Count a job's items by state."""
+def counts(job_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Count the items of several jobs by state, in one query (a page of jobs at once)."""
+    by_job: dict[int, dict[str, int]] = {job_id: {} for job_id in job_ids}
+    if not by_job:
+        return by_job
     with Session(db.engine) as session:
         rows = session.execute(
-            select(JobItem.state, func.count())
-            .where(JobItem.job_id == job_id)
-            .group_by(JobItem.state)
+            select(JobItem.job_id, JobItem.state, func.count())
+            .where(JobItem.job_id.in_(by_job))
+            .group_by(JobItem.job_id, JobItem.state)
         ).all()
-    by_state = {str(state): int(n) for state, n in rows}
-    return by_state
+    for job_id, state, n in rows:
+        by_job[int(job_id)][str(state)] = int(n)
+    return by_job
 
 
 def _eta(job: Job, done: int, remaining: int, now: datetime) -> int | None:
@@ -198,9 +202,12 @@ def _eta(job: Job, done: int, remaining: int, now: datetime) -> int | None:
     return max(0, math.ceil(elapsed / done * remaining)) if remaining else 0
 
 
-def job_view(job: Job, *, can_write: bool, reason: str | None) -> dict[str, Any]:
-    """Return the API's job object."""
-    by_state = counts(job.id)
+def job_view(
+    job: Job, *, can_write: bool, reason: str | None, by_state: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """Return the API's job object; ``by_state`` are its item counts when already read."""
+    if by_state is None:
+        by_state = counts([job.id])[job.id]
     pending = by_state.get(JobItemState.PENDING.value, 0)
     total = max(job.total, sum(by_state.values()))
     done = total - pending

@@ -348,10 +348,12 @@ def _job_request(body: schemas.JobBody) -> jobs.JobRequest:
     )
 
 
-def _job(job: Job, session: SessionContext) -> dict[str, Any]:
+def _job(
+    job: Job, session: SessionContext, by_state: dict[str, int] | None = None
+) -> dict[str, Any]:
     """Return a job as the API shows it to this caller."""
     reason = _reason(job.paused_reason, session.lang) if job.paused_reason else None
-    return jobs.job_view(job, can_write=session.rights.can_bind, reason=reason)
+    return jobs.job_view(job, can_write=session.rights.can_bind, reason=reason, by_state=by_state)
 
 
 @bp.post("/jobs/preview")
@@ -389,8 +391,9 @@ def list_jobs() -> dict[str, Any]:
     found, next_cursor = jobs.job_page(
         session.portal.id, int(query.cursor) if query.cursor else None
     )
+    by_job = jobs.counts([job.id for job in found])
     return {
-        "items": [_job(job, session) for job in found],
+        "items": [_job(job, session, by_job[job.id]) for job in found],
         "nextCursor": str(next_cursor) if next_cursor else None,
     }
 
