@@ -428,9 +428,24 @@ def bx24_script() -> Response:
     return response
 
 
+# How long a browser may keep the answer to a REST preflight.
+PREFLIGHT_MAX_AGE = "600"
+
+
 @bp.after_app_request
 def allow_frame_rest_calls(response: Response) -> Response:
-    """Let BX24.callMethod, running in the app's frame on another origin, read REST answers."""
+    """Let JS in the app's frame, on another origin, call REST and read the answers.
+
+    BX24.callMethod posts a form, which needs no preflight; b24jssdk posts JSON, so the
+    browser first asks with OPTIONS whether ``Content-Type`` (and the SDK's other headers)
+    may be sent. The preflight is answered for the methods and headers it asks about.
+    """
     if request.path.startswith("/rest/"):
         response.headers.setdefault("Access-Control-Allow-Origin", "*")
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            asked = request.headers.get("Access-Control-Request-Headers")
+            if asked:
+                response.headers["Access-Control-Allow-Headers"] = asked
+            response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
     return response

@@ -60,7 +60,9 @@ PAGE = """<!doctype html>
     <button type="button" data-action="finish">Finish installation</button>
     <button type="button" data-action="refresh">Refresh auth</button>
     <button type="button" data-action="interface">Get interface</button>
+    <button type="button" data-action="call">Call user.current</button>
   </div>
+  <p>REST answer: <output aria-label="REST answer">none</output></p>
   <p>Title answer: <output aria-label="Title answer">none</output></p>
   <p>Install finish: <output aria-label="Install finish answer">none</output></p>
   <p>Refreshed auth: <output aria-label="Refreshed auth">none</output></p>
@@ -147,6 +149,14 @@ PAGE = """<!doctype html>
       refresh: function () {
         b24.auth.refreshAuth().then(function (answer) { show('Refreshed auth', answer); });
       },
+      call: function () {
+        b24.actions.v2.call.make({ method: 'user.current' }).then(function (result) {
+          var answer = result.isSuccess ? result.getData().result : result.getErrorMessages();
+          show('REST answer', answer);
+        }, function (error) {
+          show('REST answer', failure(error));
+        });
+      },
       'interface': function () {
         b24.placement.getInterface().then(function (answer) { show('Interface', answer); });
       }
@@ -154,7 +164,8 @@ PAGE = """<!doctype html>
     // What each button's answer goes to: it reads "pending" until the answer arrives.
     var answers = {
       fit: 'Resize answer', resize: 'Resize answer', 'resize-auto': 'Resize answer',
-      title: 'Title answer', refresh: 'Refreshed auth', 'interface': 'Interface'
+      title: 'Title answer', refresh: 'Refreshed auth', 'interface': 'Interface',
+      call: 'REST answer'
     };
     document.querySelectorAll('button[data-action]').forEach(function (button) {
       button.addEventListener('click', function () {

@@ -127,6 +127,10 @@ def test_init_on_the_app_page_reports_the_portal_the_user_and_a_working_token(
     me = sandbox.rest("user.current", token=refreshed["access_token"]).json()
     assert me["result"]["ID"] == "2"
 
+    # The SDK's own REST client (JSON posts, so the browser asks a CORS preflight first)
+    # calls the portal with the frame's token.
+    assert press(frame, "Call user.current", "REST answer")["ID"] == "2"
+
     # A frame of the app's own page has no placement-specific commands or events.
     assert press(frame, "Get interface", "Interface") == {"command": [], "event": []}
     # setTitle retitles the app's own page and answers with what it was given.
