@@ -11,7 +11,7 @@ SANDBOX_PORT ?= 5001
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: openapi setup chromium lint typecheck migrations-check test test-sqlite test-postgres run sandbox bench clean
+.PHONY: openapi setup chromium lint typecheck migrations-check test test-sqlite test-postgres run sandbox bench soak clean
 
 # Compiled message catalogues are not in git: each .mo is rebuilt when its .po is newer
 # (the app also compiles a missing or stale one when it starts).
@@ -81,6 +81,11 @@ openapi: setup
 
 bench: setup
 	$(PY) -m bench
+
+# 50 administrators for 60 s on gunicorn (4 workers), PostgreSQL and Redis, then the audit of
+# the portal's bindings against the answers and the history (docs/reliability.md).
+soak: setup
+	$(PY) -m tests.load.soak --users 50 --seconds 60 --output bench/results/soak.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache instance

@@ -35,6 +35,7 @@ ADMIN = 1
 # Orders 1-10 and owners 1-10 carry the sandbox's fixed fixtures; the load stays clear of them.
 FIRST_ORDER = 11
 FIRST_OWNER = 11
+ORDERS_EACH = 2
 # How often each action is picked; a user keeps doing them until the time is up.
 MIX = {"open": 1, "search": 4, "bind": 3, "rebind": 2, "unbind": 2, "undo": 2}
 SEARCHES = ("1", "2", "5", "A", "o", "de", "in")
@@ -353,7 +354,7 @@ def run_soak(
     *,
     users: int = 50,
     seconds: float = 60.0,
-    orders_each: int = 2,
+    orders_each: int = ORDERS_EACH,
     deals: int = 60,
     invoices: int = 25,
     seed: int = 1,
@@ -417,3 +418,38 @@ def run_soak(
             latencies_ms=medians,
             mismatches=mismatches,
         )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the soak on gunicorn and PostgreSQL and print its report as JSON."""
+    import argparse
+    import json
+
+    from bench.gunicorn_stand import DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, gunicorn_stand
+
+    parser = argparse.ArgumentParser(prog="python -m tests.load.soak", description=__doc__)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--database-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--output", help="also write the report here (JSON)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.users <= 500 or args.seconds <= 0:
+        parser.error("--users must be 1 to 500 and --seconds positive")
+    orders = max(120, FIRST_ORDER + args.users * ORDERS_EACH)
+    with gunicorn_stand(args.database_url, args.redis_url, orders=orders) as stand:
+        report = run_soak(
+            stand, users=args.users, seconds=args.seconds, seed=args.seed, progress=print
+        )
+        record = {"stand": "gunicorn -w 4, PostgreSQL, Redis", **report.as_dict()}
+    text = json.dumps(record, indent=2)
+    print(text)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text + "\n")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
