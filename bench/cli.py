@@ -1,7 +1,7 @@
 """The command line: ``python -m bench [--quick] [--output PATH] [--database-url URL] ...``.
 
-``--only sandbox|app|bulk`` runs one benchmark; ``--sizes`` and ``--bulk-sizes`` change what
-they measure.
+``--only sandbox|app|bulk|libraries`` runs one benchmark; ``--sizes`` and ``--bulk-sizes``
+change what they measure.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Any
 from b24app.jobs.orders import MAX_JOB_ORDERS
 from bench.app_latency import run_app_latency
 from bench.bulk_jobs import run_bulk_jobs
+from bench.libraries import run_libraries
 from bench.plan import FULL, QUICK, Plan
 from bench.report import DEFAULT_OUTPUT, SCHEMA_VERSION, machine_info, now_iso, render, write_json
 from bench.sandbox_lists import run_sandbox_lists
 from bench.stand import database_kind
 
-BENCHMARKS = ("sandbox", "app", "bulk")
+BENCHMARKS = ("sandbox", "app", "bulk", "libraries")
 MAX_SEED = 100_000
 # The plain page call asks for start=100: the small seed must still fill that page.
 MIN_SEED = 200
@@ -125,6 +126,8 @@ def run(plan: Plan, only: str | None, database_url: str | None) -> dict[str, Any
         result["app"] = run_app_latency(plan, database_url, progress)
     if only in (None, "bulk"):
         result["bulk"] = run_bulk_jobs(plan, database_url, progress)
+    if only in (None, "libraries"):
+        result["libraries"] = run_libraries(plan, progress)
     result["duration_seconds"] = round(time.perf_counter() - started, 1)
     return result
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.libraries import render_libraries
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 SCHEMA_VERSION = 1
@@ -248,4 +250,6 @@ def render(result: dict[str, Any]) -> str:
         parts.append(render_app(result["app"]))
     if "bulk" in result:
         parts.append(render_bulk(result["bulk"]))
+    if "libraries" in result:
+        parts.append(render_libraries(result["libraries"]))
     return "\n\n".join(parts)

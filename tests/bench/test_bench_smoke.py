@@ -148,9 +148,56 @@ def test_bulk_jobs_finish_with_every_order_bound_and_nothing_refused(
     assert len(set(first_orders)) == len(first_orders)
 
 
+def test_both_libraries_meet_the_storm_and_bind_in_bulk(
+    quick_run: tuple[dict[str, Any], str],
+) -> None:
+    result, _ = quick_run
+    libraries, settings = result["libraries"], result["settings"]
+    names = {"b24pysdk", "fast_bitrix24"}
+    assert set(libraries["versions"]) == names
+    storm = libraries["storm"]
+    assert [lib["library"] for lib in storm["libraries"]] == sorted(names)
+    for lib in storm["libraries"]:
+        assert lib["runs"] == len(lib["per_run"]) >= 1
+        assert lib["calls_per_run"] == storm["processes"] * storm["threads"] == 40
+        assert 0 <= lib["valid_after"] <= lib["runs"]
+        for run in lib["per_run"]:
+            assert run["calls"] == 40
+            assert 0 <= run["failed"] == sum(run["failures"].values()) <= 40
+            # Someone refreshes the expired pair first, and every call that succeeded read.
+            assert run["refreshes"] >= 1
+            assert run["reads_answered"] >= run["calls"] - run["failed"]
+            assert run["pair_valid_after"] == all(run["pair_after"].values())
+    bulk = libraries["bulk"]
+    assert bulk["limits"] == {"rps": 2.0, "burst": 50}
+    assert bulk["round_trip"]["runs"] >= 1
+    assert [(row["library"], row["orders"]) for row in bulk["sizes"]] == [
+        (name, size) for size in settings["bulk_sizes"] for name in sorted(names)
+    ]
+    first_orders = []
+    for row in bulk["sizes"]:
+        assert row["batches"] == -(-row["orders"] // 50)
+        assert row["runs"] == len(row["per_run"]) >= 1
+        assert row["wall"]["runs"] == row["runs"]
+        assert row["bound_ms"] > 0
+        for run in row["per_run"]:
+            assert 0 <= run["failures"] <= run["orders"]
+            assert 0 <= run["bindings"] <= run["orders"]
+            assert run["requests"] == sum(run["requests_by_method"].values())
+            # Every batch was sent (a refused one again), unless the library gave up.
+            assert run["batch_requests"] >= row["batches"] or run["error"]
+            first_orders.append(run["first_order"])
+            if row["batches"] <= bulk["limits"]["burst"]:
+                # Within one burst nothing is refused, and every order ends bound.
+                assert run["refused"] == run["failures"] == 0
+                assert run["bindings"] == run["orders"]
+    assert len(set(first_orders)) == len(first_orders)
+
+
 def test_the_table_is_printed(quick_run: tuple[dict[str, Any], str]) -> None:
     _, stdout = quick_run
     assert "Sandbox list calls" in stdout
     assert "GET /api/me" in stdout
     assert "expired at portal" in stdout
     assert "Bulk jobs on sqlite" in stdout
+    assert "Refresh storm" in stdout and "Bulk binds" in stdout
