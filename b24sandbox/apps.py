@@ -86,14 +86,14 @@ def begin_installation(db: Database, portal_id: int) -> Installation:
     return installation
 
 
-def mark_installed(db: Database, portal_id: int) -> None:
-    """Record that the install finished (``BX24.installFinish``)."""
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+def mark_installed(db: Database, portal_id: int, now: float) -> None:
+    """Record that the install finished (``BX24.installFinish``) at ``now`` (Unix time)."""
+    moment = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
     with db.transaction() as conn:
         conn.execute(
             "UPDATE auth_installations SET installed = 1, installed_at = COALESCE(installed_at, ?)"
             " WHERE portal_id = ?",
-            (now, portal_id),
+            (moment, portal_id),
         )
 
 

@@ -116,6 +116,7 @@ def state() -> Response:
                 for u in USERS.values()
             ],
             "limits": sandbox.limits.describe(),
+            "clock": sandbox.clock.describe(),
             "faults": sandbox.faults.pending(),
             "portals": [portal_state(sandbox, p) for p in sandbox.portals],
         }
@@ -124,7 +125,7 @@ def state() -> Response:
 
 @bp.post("/reset")
 def reset() -> Response:
-    """Reseed every portal and forget tokens, installs, calls, faults and limit changes."""
+    """Reseed every portal; forget tokens, installs, calls, faults, limits and clock moves."""
     data = body()
     app_url = data.get("app_url")
     if app_url is not None and not isinstance(app_url, str):
@@ -204,6 +205,31 @@ def limits() -> Response:
         raise ControlError("rps must be >= 0 and burst >= 1")
     sandbox.limits.configure(rps, burst)
     return json_response(sandbox.limits.describe())
+
+
+@bp.get("/clock")
+def clock() -> Response:
+    """Return the sandbox time (Unix seconds) and how far it runs ahead of real time."""
+    return json_response(current_sandbox().clock.describe())
+
+
+@bp.post("/clock")
+def advance_clock() -> Response:
+    """Move the sandbox clock forward: ``{"advance": S}`` with ``S >= 0`` seconds.
+
+    Tokens and codes then expire, and buckets drain, as if ``S`` seconds had passed.
+    """
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ControlError('The body must be a JSON object like {"advance": 1.5}')
+    if "advance" not in data:
+        raise ControlError("advance (seconds) is required")
+    sandbox = current_sandbox()
+    try:
+        sandbox.clock.advance(data["advance"])
+    except ValueError as error:
+        raise ControlError(str(error)) from None
+    return json_response(sandbox.clock.describe())
 
 
 @bp.post("/install")

@@ -8,7 +8,6 @@ into the request that caused it.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -112,12 +111,14 @@ def event_auth(sandbox: Sandbox, portal: Portal, with_tokens: bool) -> dict[str,
     return auth
 
 
-def event_fields(event: str, data: dict[str, Any], auth: dict[str, Any]) -> list[tuple[str, str]]:
-    """Encode an event as Bitrix24 posts it."""
+def event_fields(
+    event: str, data: dict[str, Any], auth: dict[str, Any], ts: float
+) -> list[tuple[str, str]]:
+    """Encode an event sent at ``ts`` (Unix time) as Bitrix24 posts it."""
     return (
         [("event", event), ("event_handler_id", "0")]
         + flatten("data", data)
-        + [("ts", str(int(time.time())))]
+        + [("ts", str(int(ts)))]
         + flatten("auth", auth)
     )
 
@@ -125,7 +126,7 @@ def event_fields(event: str, data: dict[str, Any], auth: dict[str, Any]) -> list
 def finish_install(sandbox: Sandbox, portal: Portal) -> list[Delivery]:
     """Mark the app installed and post ONAPPINSTALL to the installer and bound handlers."""
     sandbox.begin_install(portal)
-    apps.mark_installed(sandbox.db, portal.id)
+    apps.mark_installed(sandbox.db, portal.id, sandbox.clock.time())
     data = {"VERSION": APP_VERSION, "ACTIVE": "Y", "INSTALLED": "Y", "LANGUAGE_ID": LANGUAGE_ID}
     targets = [install_url(sandbox)]
     for handler in apps.list_event_handlers(sandbox.db, portal.id, "ONAPPINSTALL"):
@@ -134,7 +135,8 @@ def finish_install(sandbox: Sandbox, portal: Portal) -> list[Delivery]:
     deliveries = []
     for url in targets:
         # Each delivery carries its own fresh token pair, as each handler gets its own.
-        fields = event_fields("ONAPPINSTALL", data, event_auth(sandbox, portal, True))
+        auth = event_auth(sandbox, portal, True)
+        fields = event_fields("ONAPPINSTALL", data, auth, sandbox.clock.time())
         deliveries.append(post_form("ONAPPINSTALL", url, fields))
     return deliveries
 
@@ -162,7 +164,11 @@ def uninstall(sandbox: Sandbox, portal: Portal, clean: bool) -> dict[str, Any]:
     # Bitrix24 revokes API access before the event goes out, so remove first.
     apps.remove_app(sandbox.db, portal.id)
     deliveries = [
-        post_form("ONAPPUNINSTALL", h["handler"], event_fields("ONAPPUNINSTALL", data, auth))
+        post_form(
+            "ONAPPUNINSTALL",
+            h["handler"],
+            event_fields("ONAPPUNINSTALL", data, auth, sandbox.clock.time()),
+        )
         for h in handlers
     ]
     return {"portal": portal.id, "installed": False, "events": [asdict(d) for d in deliveries]}

@@ -72,7 +72,7 @@ def token() -> Response:
         return oauth_error("invalid_client", "Invalid client credentials")
     ttl = sandbox.config.access_ttl
     if grant_type == "authorization_code":
-        grant = tokens.redeem_code(sandbox.db, str(params["code"]))
+        grant = tokens.redeem_code(sandbox.db, str(params["code"]), now=sandbox.clock.time())
         if grant is None:
             return oauth_error("invalid_grant", "Invalid authorization code")
         portal = sandbox.portal(grant.portal_id)
@@ -84,10 +84,13 @@ def token() -> Response:
             grant.scope,
             ttl,
             installation.application_token,
+            now=sandbox.clock.time(),
         )
     else:
         try:
-            pair = tokens.rotate(sandbox.db, str(params["refresh_token"]), ttl)
+            pair = tokens.rotate(
+                sandbox.db, str(params["refresh_token"]), ttl, now=sandbox.clock.time()
+            )
         except tokens.RefreshRefused as refused:
             return oauth_error(refused.code, refused.description)
         portal = sandbox.portal(pair.grant.portal_id)
@@ -111,7 +114,9 @@ def authorize() -> Response:
     if user_id not in USERS:
         return Response("Unknown user.", 400, mimetype="text/plain")
     sandbox.begin_install(portal)  # authorizing an app puts it on the portal
-    code = tokens.create_code(sandbox.db, portal.id, user_id, sandbox.config.scope)
+    code = tokens.create_code(
+        sandbox.db, portal.id, user_id, sandbox.config.scope, now=sandbox.clock.time()
+    )
     query = {
         "code": code,
         "state": request.args.get("state", ""),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -19,6 +18,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, g, request
 
 from b24sandbox import tokens
+from b24sandbox.clock import Mark
 from b24sandbox.faults import MALFORMED, TIMEOUT, Fault
 from b24sandbox.params import is_true, parse_pairs, request_params
 from b24sandbox.registry import (
@@ -55,18 +55,23 @@ def canonical_name(method: str) -> str:
     return name[: -len(".json")] if name.endswith(".json") else name
 
 
-def time_block(started: float, finished: float, full: bool = True) -> dict[str, Any]:
-    """Build the ``time`` object; ``full`` adds ``operating_reset_at`` and ``operating``."""
+def time_block(started: Mark, finished: Mark, full: bool = True) -> dict[str, Any]:
+    """Build the ``time`` object; ``full`` adds ``operating_reset_at`` and ``operating``.
+
+    Moments come from the sandbox clock; ``duration`` and ``processing`` are the real
+    seconds the call took.
+    """
+    elapsed = finished.elapsed_since(started)
     block: dict[str, Any] = {
-        "start": started,
-        "finish": finished,
-        "duration": finished - started,
-        "processing": finished - started,
-        "date_start": _iso(started),
-        "date_finish": _iso(finished),
+        "start": started.at,
+        "finish": finished.at,
+        "duration": elapsed,
+        "processing": elapsed,
+        "date_start": _iso(started.at),
+        "date_finish": _iso(finished.at),
     }
     if full:
-        block["operating_reset_at"] = int(started) + OPERATING_WINDOW
+        block["operating_reset_at"] = int(started.at) + OPERATING_WINDOW
         block["operating"] = 0
     return block
 
@@ -109,7 +114,7 @@ def authenticate(
     oauth_check = origin is sandbox.oauth_portal and method == "app.info"
     if grant.portal_id != origin.id and not oauth_check:
         return None, RestError(*NO_AUTH)  # a token of another portal means nothing here
-    if grant.expired:
+    if grant.expired(sandbox.clock.time()):
         return None, RestError(*EXPIRED)
     portal = sandbox.portal(grant.portal_id)
     scope = frozenset(s for s in grant.scope.split(",") if s)
@@ -132,7 +137,7 @@ def run_method(ctx: CallContext, spec: MethodSpec, params: dict[str, Any]) -> An
     return spec.handler(ctx, params)
 
 
-def success_body(result: Any, started: float) -> dict[str, Any]:
+def success_body(result: Any, started: Mark, finished: Mark) -> dict[str, Any]:
     """Wrap a handler's return value in the envelope (``total``/``next`` for pages)."""
     if isinstance(result, Page):
         body: dict[str, Any] = {"result": result.result}
@@ -142,7 +147,7 @@ def success_body(result: Any, started: float) -> dict[str, Any]:
             body["total"] = result.total
     else:
         body = {"result": result}
-    body["time"] = time_block(started, time.time())
+    body["time"] = time_block(started, finished)
     return body
 
 
@@ -150,7 +155,7 @@ def success_body(result: Any, started: float) -> dict[str, Any]:
 def rest_call(method: str) -> Response:
     """Answer one REST call the way the portal does."""
     sandbox, origin = current_sandbox(), current_portal()
-    started = time.time()
+    started = sandbox.clock.mark()
     name = canonical_name(method)
     user_id: int | None = None
     try:
@@ -183,7 +188,8 @@ def rest_call(method: str) -> Response:
             oauth_server=caller.oauth_server,
             token_expires_at=caller.expires_at,
         )
-        body = success_body(run_method(ctx, spec, params), started)
+        outcome = run_method(ctx, spec, params)
+        body = success_body(outcome, started, sandbox.clock.mark())
     except RestError as error:
         sandbox.calls.record(
             name, user_id, error.status, error.code, origin.id, commands=batch_commands()
@@ -221,7 +227,7 @@ def apply_fault(sandbox: Sandbox, fault: Fault) -> Response | None:
     status = fault.status or 400
     body = error_body(fault.error_code(), fault.description())
     if fault.error_code() == "OPERATION_TIME_LIMIT":
-        now = time.time()
+        now = sandbox.clock.mark()
         body["time"] = time_block(now, now)
     return json_response(body, status)
 
@@ -321,7 +327,7 @@ def batch(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     sandbox = ctx.sandbox
     for key, command in commands.items():
         key = str(key)
-        started = time.time()
+        started = sandbox.clock.mark()
         name, sub_params = parse_command(command)
         sub_params.pop("auth", None)  # a command runs with the batch's own token
         try:
@@ -337,7 +343,7 @@ def batch(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         except RestError as error:
             sandbox.calls.record(name, ctx.user_id, error.status, error.code, ctx.portal.id, True)
             errors[key] = error.body()
-            times[key] = time_block(started, time.time(), full=False)
+            times[key] = time_block(started, sandbox.clock.mark(), full=False)
             if halt:
                 break
             continue
@@ -350,7 +356,7 @@ def batch(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
                 nexts[key] = outcome.next
         else:
             results[key] = outcome
-        times[key] = time_block(started, time.time(), full=False)
+        times[key] = time_block(started, sandbox.clock.mark(), full=False)
     return {
         "result": php_keyed(results),
         "result_error": php_keyed(errors),

@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from flask import current_app
 
 from b24sandbox import apps, tokens
 from b24sandbox.apps import Installation
+from b24sandbox.clock import SandboxClock
 from b24sandbox.config import SandboxConfig
 from b24sandbox.faults import FaultBook
 from b24sandbox.limits import RateLimiter
@@ -118,7 +118,8 @@ class CallLog:
 
     MAX_CALLS = 20000  # keep memory bounded during benchmarks; counts keep counting
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
         self._calls: deque[dict[str, Any]] = deque(maxlen=self.MAX_CALLS)
         self._counts: Counter[str] = Counter()
         self._refreshes: Counter[int] = Counter()
@@ -144,7 +145,7 @@ class CallLog:
             "status": status,
             "error": error,
             "portal": portal_id,
-            "ts": time.time(),
+            "ts": self._clock(),
         }
         if in_batch:
             entry["batch"] = True
@@ -184,8 +185,10 @@ class Sandbox:
         self.config = config
         self.db = Database(config.state_file)
         self.portals: list[Portal] = make_portals(config, ports)
-        self.calls = CallLog()
-        self.limits = RateLimiter(config.rps, config.burst)
+        # Real time plus an offset tests move: every expiry, drain and timestamp reads it.
+        self.clock = SandboxClock()
+        self.calls = CallLog(self.clock.time)
+        self.limits = RateLimiter(config.rps, config.burst, self.clock.monotonic)
         self.faults = FaultBook()
         # Set when the servers stop, so that deliberately hanging answers end at once.
         self.stopping = threading.Event()
@@ -208,7 +211,7 @@ class Sandbox:
         data.seed_portal(self.db, portal.id, self.config)
         self.db.execute(
             "INSERT INTO auth_portals (id, member_id, seeded_at) VALUES (?, ?, ?)",
-            (portal.id, portal.member_id, time.time()),
+            (portal.id, portal.member_id, self.clock.time()),
         )
 
     # --- portals ---------------------------------------------------------------------
@@ -245,7 +248,7 @@ class Sandbox:
         return next((p for p in self.portals if p.member_id == member_id), None)
 
     def reset(self, app_url: str | None = None) -> None:
-        """Return every portal to its freshly seeded state, app not installed."""
+        """Return every portal to its freshly seeded state, app not installed, real time."""
         from b24sandbox import data
 
         if app_url:
@@ -255,6 +258,7 @@ class Sandbox:
             data.reset_portal(self.db, portal.id, self.config)
         self.calls.clear()
         self.faults.clear()
+        self.clock.reset()
         self.limits.configure(self.config.rps, self.config.burst)
 
     # --- tokens ----------------------------------------------------------------------
@@ -274,7 +278,13 @@ class Sandbox:
         ttl = self.config.access_ttl if expires_in is None else int(expires_in)
         granted = self.config.scope if scope is None else scope
         pair = tokens.issue_pair(
-            self.db, portal.id, user_id, granted, ttl, installation.application_token
+            self.db,
+            portal.id,
+            user_id,
+            granted,
+            ttl,
+            installation.application_token,
+            now=self.clock.time(),
         )
         return self.token_response(portal, pair)
 

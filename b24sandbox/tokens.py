@@ -3,13 +3,14 @@
 Access tokens live ``access_ttl`` seconds; refresh tokens rotate and are single-use: a
 refresh deletes the old refresh token and the access token issued with it, so only the
 newest pair of a chain ever works, as on Bitrix24's OAuth server.
+
+Every lifetime is measured on the sandbox clock: callers pass its reading as ``now``.
 """
 
 from __future__ import annotations
 
 import secrets
 import string
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,10 +63,9 @@ class Grant:
     scope: str
     expires_at: float
 
-    @property
-    def expired(self) -> bool:
-        """Whether the token or code has outlived its lifetime."""
-        return time.time() >= self.expires_at
+    def expired(self, now: float) -> bool:
+        """Whether the token or code has outlived its lifetime at ``now``."""
+        return now >= self.expires_at
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,12 @@ def issue_pair(
     scope: str,
     expires_in: int,
     application_token: str,
+    *,
+    now: float,
 ) -> TokenPair:
     """Issue a new token chain for a user of the app installed as ``application_token``."""
     with db.transaction() as conn:
-        return _insert_pair(conn, portal_id, user_id, scope, expires_in, application_token)
+        return _insert_pair(conn, portal_id, user_id, scope, expires_in, application_token, now)
 
 
 def _insert_pair(
@@ -110,9 +112,9 @@ def _insert_pair(
     scope: str,
     expires_in: int,
     application_token: str,
+    now: float,
 ) -> TokenPair:
-    """Insert an access/refresh pair inside the caller's transaction."""
-    now = time.time()
+    """Insert an access/refresh pair issued at ``now`` inside the caller's transaction."""
     access, refresh = new_token(), new_token()
     expires_at = now + expires_in
     conn.execute(
@@ -150,7 +152,7 @@ class RefreshRefused(Exception):
         self.description = description
 
 
-def rotate(db: Database, refresh_token: str, expires_in: int) -> TokenPair:
+def rotate(db: Database, refresh_token: str, expires_in: int, *, now: float) -> TokenPair:
     """Spend a refresh token: kill it and its access token, issue the next pair.
 
     Raises RefreshRefused: ``invalid_grant`` when the token is unknown, used or
@@ -166,7 +168,7 @@ def rotate(db: Database, refresh_token: str, expires_in: int) -> TokenPair:
             raise RefreshRefused("invalid_grant", "Invalid refresh token")
         conn.execute("DELETE FROM auth_refresh_tokens WHERE token = ?", (refresh_token,))
         conn.execute("DELETE FROM auth_access_tokens WHERE token = ?", (row["access_token"],))
-        if time.time() >= row["expires_at"]:
+        if now >= row["expires_at"]:
             raise RefreshRefused("invalid_grant", "The refresh token has expired")
         installed = conn.execute(
             "SELECT application_token FROM auth_installations WHERE portal_id = ?",
@@ -181,23 +183,24 @@ def rotate(db: Database, refresh_token: str, expires_in: int) -> TokenPair:
             row["scope"],
             expires_in,
             row["application_token"],
+            now,
         )
 
 
-def create_code(db: Database, portal_id: int, user_id: int, scope: str) -> str:
+def create_code(db: Database, portal_id: int, user_id: int, scope: str, *, now: float) -> str:
     """Create a one-time authorization code that lives ``CODE_TTL`` seconds."""
     code = new_token()
     with db.transaction() as conn:
         conn.execute(
             "INSERT INTO auth_codes (code, portal_id, user_id, scope, expires_at)"
             " VALUES (?, ?, ?, ?, ?)",
-            (code, portal_id, user_id, scope, time.time() + CODE_TTL),
+            (code, portal_id, user_id, scope, now + CODE_TTL),
         )
     return code
 
 
-def redeem_code(db: Database, code: str) -> Grant | None:
-    """Spend an authorization code; None when unknown, used or older than 30 s."""
+def redeem_code(db: Database, code: str, *, now: float) -> Grant | None:
+    """Spend an authorization code; None when unknown, used or older than 30 s at ``now``."""
     with db.transaction() as conn:
         row = conn.execute(
             "SELECT portal_id, user_id, scope, expires_at FROM auth_codes WHERE code = ?",
@@ -207,7 +210,7 @@ def redeem_code(db: Database, code: str) -> Grant | None:
             return None
         conn.execute("DELETE FROM auth_codes WHERE code = ?", (code,))
     grant = Grant(row["portal_id"], row["user_id"], row["scope"], row["expires_at"])
-    return None if grant.expired else grant
+    return None if grant.expired(now) else grant
 
 
 def revoke_access(db: Database, portal_id: int) -> None:

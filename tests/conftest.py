@@ -130,6 +130,14 @@ class SandboxHandle:
         """Return ``GET /_sandbox/state``."""
         return self.control("state", method="GET")
 
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move the sandbox clock ``seconds`` forward; return its time and total offset."""
+        return self.control("clock", {"advance": seconds})
+
+    def clock(self) -> dict[str, Any]:
+        """Return ``GET /_sandbox/clock``: the sandbox time and its offset."""
+        return self.control("clock", method="GET")
+
 
 @pytest.fixture
 def sandbox(sandbox_server: RunningSandbox, sandbox_app_url: str) -> Iterator[SandboxHandle]:

@@ -224,6 +224,10 @@ class Portal24:
         """Issue a fresh token set for a user of a portal."""
         return self.seen.add_tokens(self.sandbox.token(user_id, expires_in, portal=portal))
 
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move the portal's clock forward: its tokens expire and its bucket drains."""
+        return self.sandbox.advance_clock(seconds)
+
     def frame_post(
         self,
         path: str,

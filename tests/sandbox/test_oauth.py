@@ -136,9 +136,9 @@ def test_refreshing_an_expired_access_token_gives_a_fresh_hour(sandbox):
 
 
 def test_access_token_expires_after_its_lifetime(sandbox):
-    pair = sandbox.token(1, expires_in=1)
+    pair = sandbox.token(1, expires_in=60)
     assert sandbox.rest("profile", token=pair).status_code == 200
-    time.sleep(1.1)
+    sandbox.advance_clock(60)
     expired = sandbox.rest("profile", token=pair)
     assert expired.status_code == 401
     assert expired.json()["error"] == "expired_token"
