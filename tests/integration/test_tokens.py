@@ -2,7 +2,6 @@
 
 import multiprocessing
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -87,11 +86,11 @@ def test_twenty_threads_on_an_expired_token_refresh_exactly_once(
         session = portal24.session(user_id=2)
         set_expiry(app, 2, datetime.now(UTC) - timedelta(minutes=5))
     else:
-        # The portal's token dies in 2 s while the app believes it lives an hour, so the
-        # callers meet 401 expired_token from the portal itself.
-        real = portal24.token(2, expires_in=2)
-        session = portal24.session(user_id=2, tokens=dict(real, expires_in=3600))
-        time.sleep(2.2)
+        # The portal's clock moves past the token's hour while the app's clock (and so the
+        # stored expiry) stays put: the callers meet 401 expired_token from the portal itself.
+        real = portal24.token(2)
+        session = portal24.session(user_id=2, tokens=real)
+        portal24.advance_clock(real["expires_in"])
     refreshes_before = portal24.sandbox.calls()["refreshes"]
     calls_before = len(portal24.sandbox.calls()["calls"])
     old_access, old_refresh, _ = stored_chain(app, 2)
@@ -126,9 +125,9 @@ def test_twenty_callers_never_hold_two_connections_of_a_small_pool(make_app, por
     make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 0, "pool_timeout": 20})
     monkeypatch.setattr(catalog, "CATALOG_TTL", timedelta(seconds=-1))
     portal24.install()
-    real = portal24.token(2, expires_in=2)
-    session = portal24.session(user_id=2, tokens=dict(real, expires_in=3600))
-    time.sleep(2.2)
+    real = portal24.token(2)
+    session = portal24.session(user_id=2, tokens=real)
+    portal24.advance_clock(real["expires_in"])  # dead at the portal, alive for the app
     refreshes_before = portal24.sandbox.calls()["refreshes"]
 
     statuses = concurrently(20, lambda: portal24.api("/api/me", session).status_code)
