@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from b24app.bitrix import errors as b24
 from b24app.bitrix.client import BatchResult, TokenSource
-from b24app.errors import AppError, from_bitrix
+from b24app.errors import AppError, Busy, Forbidden, Unauthorized, from_bitrix
 from b24app.extensions import db
 from b24app.jobs.orders import (
     MAX_JOB_ORDERS,
@@ -352,10 +352,22 @@ def run_once(worker: str, clock: Callable[[], datetime] = utcnow) -> bool:
         log.info("job %s paused: the user's token chain is dead", job.id)
         return True
     except (AppError, b24.BitrixError) as exc:
-        # Busy or unavailable for longer than a batch's budget: try again at the next claim.
-        code = exc.code if isinstance(exc, AppError) else from_bitrix(exc).code
-        log.warning("job %s: batch postponed (%s)", job.id, code)
-        release(job.id, worker, clock(), lease_until=clock() + timedelta(seconds=POSTPONE))
+        problem = exc if isinstance(exc, AppError) else from_bitrix(exc)
+        if isinstance(problem, Unauthorized | Forbidden):
+            # Waiting does not help (the portal is gone, the user lost access, a refreshed
+            # token is still refused): the job waits for the user to reopen the app.
+            release(
+                job.id, worker, clock(), state=JobState.PAUSED.value, paused_reason=problem.code
+            )
+            log.info("job %s paused (%s)", job.id, problem.code)
+            return True
+        # Busy or unavailable for longer than a batch's budget: try again at the next claim,
+        # and not before a method's time limit lifts.
+        wait = POSTPONE
+        if isinstance(problem, Busy) and problem.retry_after > wait:
+            wait = float(problem.retry_after)
+        log.warning("job %s: batch postponed %.0f s (%s)", job.id, wait, problem.code)
+        release(job.id, worker, clock(), lease_until=clock() + timedelta(seconds=wait))
         return True
     _record(job, items, outcomes, worker)
     release(job.id, worker, clock())
