@@ -43,6 +43,9 @@ class Fault:
     error_description: str | None = None
     latency_ms: int = 0
     location: str | None = None
+    # Milliseconds a successful answer is held back after the call did its work (a refresh
+    # that rotated the pair, an add that bound the order): an answer the caller may never read.
+    hold_ms: int = 0
 
     @property
     def answers(self) -> bool:
@@ -92,12 +95,23 @@ class Fault:
             error_description=data.get("error_description"),
             latency_ms=int(data.get("latency_ms") or 0),
             location=data.get("location"),
+            hold_ms=int(data.get("hold_ms") or 0),
         )
         if fault.status == 302 and not fault.location:
             raise ValueError("a 302 fault needs a location")
+        if fault.hold_ms and (fault.status is not None or fault.error is not None):
+            raise ValueError("hold_ms holds a successful answer: it takes no status or error")
+        if fault.latency_ms < 0 or fault.hold_ms < 0:
+            raise ValueError("latency_ms and hold_ms must not be negative")
         if fault.error not in (TIMEOUT, MALFORMED) and fault.status is None and fault.error:
             fault.status = 400
         return fault
+
+
+def hold_answer(fault: Fault | None, stopping: threading.Event) -> None:
+    """Hold a successful answer back for the fault's ``hold_ms`` (ends when the sandbox stops)."""
+    if fault is not None and fault.hold_ms:
+        stopping.wait(fault.hold_ms / 1000)
 
 
 class FaultBook:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, redirect, request
 
 from b24sandbox import tokens
-from b24sandbox.faults import OAUTH_TOKEN
+from b24sandbox.faults import OAUTH_TOKEN, hold_answer
 from b24sandbox.params import parse_pairs
 from b24sandbox.rest import apply_fault, json_response
 from b24sandbox.state import current_portal, current_sandbox
@@ -97,6 +97,8 @@ def token() -> Response:
         sandbox.calls.record_refresh(portal.id)
     response = json_response(sandbox.token_response(portal, pair))
     response.headers.update(NO_STORE)
+    # The pair is rotated (the old refresh token is spent) before the answer is held back.
+    hold_answer(fault, sandbox.stopping)
     return response
 
 

@@ -19,7 +19,7 @@ from flask import Blueprint, Response, g, request
 
 from b24sandbox import tokens
 from b24sandbox.clock import Mark
-from b24sandbox.faults import MALFORMED, TIMEOUT, Fault
+from b24sandbox.faults import MALFORMED, TIMEOUT, Fault, hold_answer
 from b24sandbox.params import is_true, parse_pairs, request_params
 from b24sandbox.registry import (
     CallContext,
@@ -202,6 +202,7 @@ def rest_call(method: str) -> Response:
         )
         return json_response(error_body("INTERNAL_SERVER_ERROR", "Internal server error"), 500)
     sandbox.calls.record(name, user_id, 200, None, origin.id, commands=batch_commands())
+    hold_answer(fault, sandbox.stopping)
     return json_response(body)
 
 
