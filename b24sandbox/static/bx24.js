@@ -152,6 +152,14 @@
     }
   }
 
+  function getScrollSize() {
+    var root = document.documentElement;
+    return {
+      scrollWidth: Math.max(root.scrollWidth, root.offsetWidth),
+      scrollHeight: Math.max(root.scrollHeight, root.offsetHeight)
+    };
+  }
+
   function init(callback) {
     if (typeof callback !== 'function') {
       return;
@@ -175,12 +183,11 @@
     resizeWindow: function (width, height, callback) {
       send('resizeWindow', { width: width, height: height }, callback);
     },
+    // The frame's content size as Bitrix24 measures it: the document's scroll size, which is
+    // never less than the frame itself, so fitWindow can grow the frame but not shrink it.
+    getScrollSize: getScrollSize,
     fitWindow: function (callback) {
-      var height = Math.max(
-        document.documentElement.scrollHeight,
-        document.body ? document.body.scrollHeight : 0
-      );
-      send('resizeWindow', { width: '100%', height: height }, callback);
+      send('resizeWindow', { width: '100%', height: getScrollSize().scrollHeight }, callback);
     },
     reloadWindow: function () { send('reloadWindow', null); },
     setTitle: function (title, callback) { send('setTitle', { title: String(title) }, callback); },

@@ -48,7 +48,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """Open a fresh browser page (no cookies shared between tests)."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    # Without motion the slider stands at its place at once, so its box can be measured.
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, reduced_motion="reduce")
     opened = context.new_page()
     opened.set_default_timeout(WAIT_MS)
     yield opened
