@@ -299,6 +299,7 @@ def summarize_size(size: int, runs: list[JobRun], round_trip: float) -> dict[str
         "job_share_bound_ms": round(share_bound * 1000.0, 1),
         "over_job_share_bound": round(wall.median_ms / (share_bound * 1000.0), 2),
         "requests": median_run.requests,
+        "requests_per_50_orders": round(median_run.requests / (size / 50), 3),
         "batch_requests": median_run.batch_requests,
         "refused": sum(r.refused for r in runs),
         "all_bound": all(r.bindings == r.orders and r.counts["failed"] == 0 for r in runs),

@@ -1,29 +1,41 @@
 """The command line: ``python -m bench [--quick] [--output PATH] [--database-url URL] ...``.
 
-``--only sandbox|app|bulk|libraries`` runs one benchmark; ``--sizes`` and ``--bulk-sizes``
-change what they measure.
+``--only sandbox|app|gunicorn|bulk|libraries`` runs one benchmark; ``--sizes`` and
+``--bulk-sizes`` change what they measure. Each benchmark is one entry of ``REGISTRY``:
+its ``--only`` name, its key in the record, and how it runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from b24app.jobs.orders import MAX_JOB_ORDERS
 from bench.app_latency import run_app_latency
+from bench.app_overhead import run_app_overhead
 from bench.bulk_jobs import run_bulk_jobs
+from bench.gunicorn_stand import DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL
 from bench.libraries import run_libraries
 from bench.plan import FULL, QUICK, Plan
-from bench.report import DEFAULT_OUTPUT, SCHEMA_VERSION, machine_info, now_iso, render, write_json
+from bench.report import (
+    DEFAULT_OUTPUT,
+    SCHEMA_VERSION,
+    machine_info,
+    now_iso,
+    render,
+    render_markdown,
+    write_json,
+)
 from bench.sandbox_lists import run_sandbox_lists
 from bench.stand import database_kind
 
-BENCHMARKS = ("sandbox", "app", "bulk", "libraries")
 MAX_SEED = 100_000
 # The plain page call asks for start=100: the small seed must still fill that page.
 MIN_SEED = 200
@@ -100,9 +112,39 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="orders per bulk job (default: 1000,10000; quick: 100,200)",
     )
     parser.add_argument(
+        "--postgres-url",
+        type=postgres_url,
+        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        metavar="URL",
+        help="PostgreSQL server of the gunicorn stand, which creates a schema there and drops "
+        "it after the run (default: $BENCH_POSTGRES_URL or %(default)s)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+        metavar="URL",
+        help="Redis database of the gunicorn stand; the app's keys there are deleted before "
+        "and after (default: $BENCH_REDIS_URL or %(default)s)",
+    )
+    parser.add_argument(
+        "--worker-class",
+        choices=("sync", "gthread"),
+        default="sync",
+        help="gunicorn worker class of the stand (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="where to write the markdown report (default: the JSON path with .md)",
+    )
+    parser.add_argument(
         "--only", choices=BENCHMARKS, default=None, help="run one benchmark instead of all"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.command = command_line(argv)
+    return args
 
 
 def progress(message: str) -> None:
@@ -110,24 +152,52 @@ def progress(message: str) -> None:
     print(f"... {message}", file=sys.stderr, flush=True)
 
 
-def run(plan: Plan, only: str | None, database_url: str | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark: its ``--only`` name, its key in the record, and how it runs."""
+
+    name: str
+    key: str
+    run: Callable[[Plan, argparse.Namespace], dict[str, Any]]
+
+
+# In the order of a full run; the bulk jobs come after the stands that open the limits.
+REGISTRY: tuple[Benchmark, ...] = (
+    Benchmark("sandbox", "sandbox_lists", lambda plan, args: run_sandbox_lists(plan, progress)),
+    Benchmark("app", "app", lambda plan, args: run_app_latency(plan, args.database_url, progress)),
+    Benchmark(
+        "gunicorn",
+        "gunicorn",
+        lambda plan, args: run_app_overhead(
+            plan, progress, args.postgres_url, args.redis_url, args.worker_class
+        ),
+    ),
+    Benchmark("bulk", "bulk", lambda plan, args: run_bulk_jobs(plan, args.database_url, progress)),
+    Benchmark("libraries", "libraries", lambda plan, args: run_libraries(plan, progress)),
+)
+BENCHMARKS = tuple(benchmark.name for benchmark in REGISTRY)
+
+
+def command_line(argv: Sequence[str] | None) -> str:
+    """Return the command that ran, as someone would type it."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return " ".join(["python -m bench", *arguments])
+
+
+def run(plan: Plan, args: argparse.Namespace) -> dict[str, Any]:
     """Run the chosen benchmarks and return the whole JSON-ready record."""
     started = time.perf_counter()
     result: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "date": now_iso(),
         "mode": plan.mode,
+        "command": args.command,
         "machine": machine_info(),
         "settings": plan.as_dict(),
     }
-    if only in (None, "sandbox"):
-        result["sandbox_lists"] = run_sandbox_lists(plan, progress)
-    if only in (None, "app"):
-        result["app"] = run_app_latency(plan, database_url, progress)
-    if only in (None, "bulk"):
-        result["bulk"] = run_bulk_jobs(plan, database_url, progress)
-    if only in (None, "libraries"):
-        result["libraries"] = run_libraries(plan, progress)
+    for benchmark in REGISTRY:
+        if args.only in (None, benchmark.name):
+            result[benchmark.key] = benchmark.run(plan, args)
     result["duration_seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -146,8 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = plan.with_sizes(*args.sizes)
     if args.bulk_sizes is not None:
         plan = plan.with_bulk_sizes(args.bulk_sizes)
-    result = run(plan, args.only, args.database_url)
+    result = run(plan, args)
     print(render(result))
     write_json(result, args.output)
-    print(f"\nJSON written to {args.output}")
+    markdown = args.markdown or args.output.with_suffix(".md")
+    markdown.write_text(render_markdown(result), encoding="utf-8")
+    print(f"\nJSON written to {args.output}, markdown to {markdown}")
     return 0

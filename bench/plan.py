@@ -26,6 +26,17 @@ class Plan:
     # Batches timed straight against the sandbox before each job, for the lower bound's
     # round trips (taken while the bucket drains, so next to the jobs and at no cost).
     round_trips_per_job: int = 2
+    # The gunicorn stand: rows per table of its sandbox, pairs (app request + its upstream
+    # twin) per action and round, rounds, client threads, requests per calls/CPU window,
+    # refresh storms (size and how many per chain state), RSS checkpoints.
+    gunicorn_seed: int = 100_000
+    gunicorn_pairs: int = 300
+    gunicorn_rounds: int = 3
+    gunicorn_clients: int = 2
+    window_requests: int = 200
+    storm_size: int = 100
+    storms: int = 3
+    memory_checkpoints: tuple[int, ...] = (10_000, 20_000)
 
     def with_sizes(self, small: int, large: int) -> Plan:
         """Return the plan with other seed sizes."""
@@ -63,4 +74,10 @@ QUICK = Plan(
     bulk_sizes=(100, 200),
     bulk_runs=1,
     round_trips_per_job=2,
+    gunicorn_seed=2_000,
+    gunicorn_pairs=20,
+    gunicorn_rounds=1,
+    window_requests=20,
+    storms=1,
+    memory_checkpoints=(200, 400),
 )

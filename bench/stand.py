@@ -125,19 +125,21 @@ def widen_client_limit(app: Flask) -> None:
 
 
 @dataclass
-class Stand:
-    """The running app and sandbox, with the calls a benchmark drives them by."""
+class HttpStand:
+    """An app and a sandbox portal reached over HTTP only, with the calls benchmarks drive.
 
-    app: Flask
-    app_url: str
-    sandbox: RunningSandbox
+    In-process (:class:`Stand`) or in processes of their own (``bench.gunicorn_stand``).
+    """
+
     http: httpx.Client
+    app_url: str
+    sandbox_url: str
 
     def control(
         self, path: str, json: dict[str, Any] | None = None, method: str = "POST"
     ) -> dict[str, Any]:
         """Call the sandbox's control API and return its JSON."""
-        response = self.http.request(method, f"{self.sandbox.url}/_sandbox/{path}", json=json)
+        response = self.http.request(method, f"{self.sandbox_url}/_sandbox/{path}", json=json)
         response.raise_for_status()
         answer: dict[str, Any] = response.json()
         return answer
@@ -161,11 +163,16 @@ class Stand:
         if not result["installed"] or page["status"] != 200:
             raise RuntimeError(f"install failed: {page['status']} {page.get('error')}")
 
+    def frame_fields(self, tokens: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+        """Return the query and form fields Bitrix24 posts to open the app with ``tokens``."""
+        query, form = frame_post_fields(
+            tokens, domain=self.sandbox_url.split("://", 1)[1], options={}
+        )
+        return query, form
+
     def open(self, tokens: dict[str, Any]) -> httpx.Response:
         """POST the app page the way Bitrix24 frames it, with these tokens."""
-        query, form = frame_post_fields(
-            tokens, domain=self.sandbox.url.split("://", 1)[1], options={}
-        )
+        query, form = self.frame_fields(tokens)
         return self.http.post(f"{self.app_url}/app?{urlencode(query)}", data=form)
 
     def session(self, tokens: dict[str, Any]) -> str:
@@ -195,6 +202,14 @@ class Stand:
             headers={"Authorization": f"Bearer {session}"},
         )
 
+
+@dataclass
+class Stand(HttpStand):
+    """The app and a sandbox served by threads of this process, their objects at hand."""
+
+    app: Flask
+    sandbox: RunningSandbox
+
     def forget_names(self, portal_id: int) -> None:
         """Drop the portal's stored names, so the next ``/api/me`` asks Bitrix24."""
         with self.app.app_context():
@@ -217,21 +232,33 @@ class Stand:
             db.session.commit()
 
 
+def sandbox_settings(
+    client_id: str, client_secret: str, oauth_url: str, portal_url: str, app_url: str
+) -> dict[str, Any]:
+    """Return the settings that point the app at a sandbox as OAuth server, with fresh keys."""
+    return {
+        "B24_CLIENT_ID": client_id,
+        "B24_CLIENT_SECRET": client_secret,
+        "B24_OAUTH_SERVER": oauth_url,
+        "PUBLIC_URL": app_url,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "TOKEN_KEYS": [Fernet.generate_key().decode()],
+        "B24_JS_URL": f"{portal_url}/bx24.js",
+        "ALLOW_HTTP_PORTALS": True,
+    }
+
+
 def app_settings(database_url: str, sandbox: RunningSandbox, app_url: str) -> dict[str, Any]:
     """Return the app's settings: the sandbox as OAuth server and portal, fresh keys."""
+    config = sandbox.sandbox.config
     return {
         # Settings come from this mapping alone: a developer's .env stays out of the run.
         "TESTING": True,
         "APP_ENV": "testing",
         "DATABASE_URL": database_url,
-        "B24_CLIENT_ID": sandbox.sandbox.config.client_id,
-        "B24_CLIENT_SECRET": sandbox.sandbox.config.client_secret,
-        "B24_OAUTH_SERVER": sandbox.oauth_url,
-        "PUBLIC_URL": app_url,
-        "SECRET_KEY": secrets.token_urlsafe(32),
-        "TOKEN_KEYS": [Fernet.generate_key().decode()],
-        "B24_JS_URL": f"{sandbox.url}/bx24.js",
-        "ALLOW_HTTP_PORTALS": True,
+        **sandbox_settings(
+            config.client_id, config.client_secret, sandbox.oauth_url, sandbox.url, app_url
+        ),
         "B24_HTTP_TIMEOUT": 10,
         "SESSION_TTL": 900,
         "PROXY_FIX": False,
@@ -273,7 +300,9 @@ def running_stand(
             server.app = app
             thread = threading.Thread(target=server.serve_forever, name="bench-app", daemon=True)
             thread.start()
-            stand = Stand(app, app_url, sandbox, http)
+            stand = Stand(
+                http=http, app_url=app_url, sandbox_url=sandbox.url, app=app, sandbox=sandbox
+            )
             stand.control("limits", OPEN_LIMITS)
             try:
                 yield stand
