@@ -11,7 +11,7 @@ SANDBOX_PORT ?= 5001
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: openapi setup chromium lint typecheck migrations-check test test-sqlite test-postgres run sandbox bench soak clean
+.PHONY: openapi setup chromium lint typecheck migrations-check test test-sqlite test-postgres run sandbox bench soak fuzz clean
 
 # Compiled message catalogues are not in git: each .mo is rebuilt when its .po is newer
 # (the app also compiles a missing or stale one when it starts).
@@ -86,6 +86,13 @@ bench: setup
 # the portal's bindings against the answers and the history (docs/reliability.md).
 soak: setup
 	$(PY) -m tests.load.soak --users 50 --seconds 60 --output bench/results/soak.json
+
+# Fuzzing at full size: FUZZ_EXAMPLES generated cases per API operation and per form endpoint
+# (install, app, events, OAuth callback), linked API sequences besides; `make test` runs the
+# same tests with a small default (docs/reliability.md, "Fuzzing").
+FUZZ_EXAMPLES ?= 1000
+fuzz: setup
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTEST) --timeout 3600 tests/fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache instance
