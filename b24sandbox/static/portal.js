@@ -57,7 +57,8 @@
     if (!callback) {
       return;
     }
-    var message = value === undefined ? callback : callback + ':' + JSON.stringify(value);
+    // "callback:JSON", or "callback:" when there is nothing to say, as Bitrix24 answers.
+    var message = callback + ':' + (value === undefined ? '' : JSON.stringify(value));
     host.iframe.contentWindow.postMessage(message, host.appOrigin);
   }
 
