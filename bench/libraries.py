@@ -410,7 +410,13 @@ def bind_with_b24pysdk(sandbox: RunningSandbox, pair: dict[str, Any], order_ids:
 
 
 def bind_with_fast_bitrix24(pair: dict[str, Any], order_ids: list[int]) -> int:
-    """Bind through ``BitrixAsync.call`` with the list of items; return those not confirmed."""
+    """Bind through ``BitrixAsync.call`` with the list of items; return those not confirmed.
+
+    When the library gives up it raises one error (reported by the caller) and leaves the
+    tasks of its other batches behind, each failed the same way; asyncio would print every
+    one of them ("Task exception was never retrieved") whenever they are collected, up to
+    the interpreter's exit. The run's loop keeps those quiet.
+    """
     import asyncio
 
     from fast_bitrix24 import BitrixAsync
@@ -418,7 +424,12 @@ def bind_with_fast_bitrix24(pair: dict[str, Any], order_ids: list[int]) -> int:
     async def token_func() -> str:
         return str(pair["access_token"])
 
+    def quiet_left_tasks(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") != "Task exception was never retrieved":
+            loop.default_exception_handler(context)
+
     async def bind() -> Any:
+        asyncio.get_running_loop().set_exception_handler(quiet_left_tasks)
         client = BitrixAsync(pair["client_endpoint"], token_func=token_func, verbose=False)
         items = [{"fields": bind_fields(order_id)} for order_id in order_ids]
         return await client.call("crm.orderentity.add", items)
