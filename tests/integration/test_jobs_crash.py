@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from b24app.extensions import db
 from b24app.jobs.runner import run_once
-from b24app.models import BindingRecord, JobItem, utcnow
+from b24app.models import BindingRecord, Job, JobItem, utcnow
 from tests.integration.test_jobs_large import bound_to, sandbox_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,3 +89,9 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(app, app_config, port
             .group_by(BindingRecord.order_id)
         ).all()
     assert len(rows) == 500 and {n for _, n in rows} == {1}
+    # The job itself ended once: done, its lease let go, one item per order.
+    with app.app_context():
+        job = db.session.get(Job, job_id)
+        assert job.state == "done" and job.lease_owner is None and job.finished_at is not None
+        items = db.session.scalars(select(JobItem.order_id).where(JobItem.job_id == job_id)).all()
+    assert sorted(items) == list(range(1, 501))
