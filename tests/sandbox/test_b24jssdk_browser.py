@@ -65,6 +65,11 @@ def sdk_frame(page: Any) -> Any:
     return frame
 
 
+def sdk_frame_name(page: Any) -> str:
+    """Return the app iframe's name (``DOMAIN|PROTOCOL|APP_SID``)."""
+    return page.locator(FRAME).get_attribute("name")
+
+
 def init_data(frame: Any) -> dict[str, Any]:
     """Return what the SDK reported after its init."""
     return json.loads(frame.get_by_label("Init data").text_content())
@@ -136,11 +141,6 @@ def test_init_on_the_app_page_reports_the_portal_the_user_and_a_working_token(
     # setTitle retitles the app's own page and answers with what it was given.
     assert press(frame, "Set title", "Title answer") == {"title": "Orders seen by the SDK"}
     assert page.get_by_role("heading", level=1).text_content() == "Orders seen by the SDK"
-
-
-def sdk_frame_name(page: Any) -> str:
-    """Return the app iframe's name (``DOMAIN|PROTOCOL|APP_SID``)."""
-    return page.locator(FRAME).get_attribute("name")
 
 
 def test_a_deal_tab_gives_the_sdk_its_placement_and_options(sandbox: Any, page: Any) -> None:
