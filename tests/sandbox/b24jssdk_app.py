@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, request, send_from_directory
+from flask import Flask, Response, request, send_from_directory
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from tests.sandbox.portal_test_app import QuietHandler
@@ -217,7 +217,7 @@ def create_sdk_test_app(posted: list[str]) -> Flask:
         return PAGE.replace("{{path}}", request.path).replace("{{bundle_url}}", f"/vendor/{BUNDLE}")
 
     @app.get("/vendor/<path:name>")
-    def vendored(name: str):  # noqa: ANN202 - a Flask response
+    def vendored(name: str) -> Response | tuple[str, int]:
         """Serve the vendored SDK bundle, unchanged."""
         if name != BUNDLE:
             return "Not found", 404
