@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -97,6 +97,12 @@ class Condition:
 
     sql: str
     args: list[Any]
+
+
+# Narrows a substring filter with an index: given the field and the literal text of a ``%``
+# filter, returns a condition that every row containing the text satisfies, or None. The
+# LIKE is kept beside it, so the hook may name too many rows but never too few.
+Narrowing = Callable[["Field", str], "Condition | None"]
 
 
 def split_prefix(key: str) -> tuple[str, str]:
@@ -226,8 +232,13 @@ def _is_group_key(key: Any) -> bool:
     return isinstance(key, int) or (isinstance(key, str) and key.isdigit())
 
 
-def build_where(filter_: Any, fields: FieldMap, policy: Policy = LENIENT) -> Condition:
-    """Translate a Bitrix24 ``filter`` object into a WHERE fragment (``"1"`` when empty)."""
+def build_where(
+    filter_: Any, fields: FieldMap, policy: Policy = LENIENT, *, narrow: Narrowing | None = None
+) -> Condition:
+    """Translate a Bitrix24 ``filter`` object into a WHERE fragment (``"1"`` when empty).
+
+    ``narrow`` adds an index's condition to each ``%`` (contains) comparison it can serve.
+    """
     if filter_ is None or filter_ == [] or filter_ == "":
         return Condition("1", [])
     if isinstance(filter_, list):
@@ -235,10 +246,12 @@ def build_where(filter_: Any, fields: FieldMap, policy: Policy = LENIENT) -> Con
         filter_ = {str(index): value for index, value in enumerate(filter_)}
     if not isinstance(filter_, Mapping):
         raise FilterError("Invalid filter: filter must be an object")
-    return _group(filter_, fields, policy)
+    return _group(filter_, fields, policy, narrow)
 
 
-def _group(filter_: Mapping[str, Any], fields: FieldMap, policy: Policy) -> Condition:
+def _group(
+    filter_: Mapping[str, Any], fields: FieldMap, policy: Policy, narrow: Narrowing | None
+) -> Condition:
     """Translate one level of a filter; ``logic`` picks AND (default) or OR."""
     logic = str(filter_.get("logic", filter_.get("LOGIC", "AND"))).upper()
     joiner = " OR " if logic == "OR" else " AND "
@@ -251,9 +264,9 @@ def _group(filter_: Mapping[str, Any], fields: FieldMap, policy: Policy) -> Cond
         if _is_group_key(key) and isinstance(value, Mapping):
             if not policy.groups:
                 continue
-            sub = _group(value, fields, policy)
+            sub = _group(value, fields, policy, narrow)
         else:
-            sub_or_none = _condition(key, value, fields, policy)
+            sub_or_none = _condition(key, value, fields, policy, narrow)
             if sub_or_none is None:
                 continue
             sub = sub_or_none
@@ -264,7 +277,9 @@ def _group(filter_: Mapping[str, Any], fields: FieldMap, policy: Policy) -> Cond
     return Condition(joiner.join(parts), args)
 
 
-def _condition(key: str, value: Any, fields: FieldMap, policy: Policy) -> Condition | None:
+def _condition(
+    key: str, value: Any, fields: FieldMap, policy: Policy, narrow: Narrowing | None
+) -> Condition | None:
     """Translate one ``prefix+field: value`` pair; None when it is skipped."""
     prefix, name = split_prefix(key)
     field = fields.get(name)
@@ -276,14 +291,16 @@ def _condition(key: str, value: Any, fields: FieldMap, policy: Policy) -> Condit
         # crm.deal.list documents no NOT LIKE; its core reads the key as an unknown field.
         return None
     try:
-        return _compare(prefix, field, value, policy)
+        return _compare(prefix, field, value, policy, narrow)
     except InvalidValue:
         if policy.strict:
             raise FilterError(f"Invalid filter: field '{name}' has invalid value") from None
         return None
 
 
-def _compare(prefix: str, field: Field, value: Any, policy: Policy) -> Condition:
+def _compare(
+    prefix: str, field: Field, value: Any, policy: Policy, narrow: Narrowing | None = None
+) -> Condition:
     """Build the SQL comparison for one operator."""
     col = field.column
     items = as_list(value)
@@ -303,8 +320,12 @@ def _compare(prefix: str, field: Field, value: Any, policy: Policy) -> Condition
     if items is not None:
         raise InvalidValue(str(value))
     if prefix in ("%", "!%"):
-        text = escape_like(_like_text(value))
+        literal = _like_text(value)
+        text = escape_like(literal)
         sql = f"{col} LIKE ? ESCAPE '\\'"
+        hint = narrow(field, literal) if narrow is not None and prefix == "%" else None
+        if hint is not None:
+            return Condition(f"({hint.sql}) AND {sql}", [*hint.args, f"%{text}%"])
         return _maybe_not(sql, col, [f"%{text}%"], prefix == "!%")
     if prefix in ("=%", "%=", "!=%", "!%="):
         sql = f"{col} LIKE ?"

@@ -8,7 +8,7 @@ helpers re-exported here.
 from __future__ import annotations
 
 from b24sandbox.config import SandboxConfig
-from b24sandbox.data import schema, seed
+from b24sandbox.data import schema, search, seed
 from b24sandbox.data.queries import (
     get_deal,
     get_invoice,
@@ -40,9 +40,10 @@ def create_schema(db: Database) -> None:
 
 def seed_portal(db: Database, portal_id: int, config: SandboxConfig) -> None:
     """Fill one portal with its deterministic seed data, replacing whatever it held."""
-    with db.transaction() as conn:
+    with db.transaction() as conn, search.bulk_writes(conn, portal_id):
         seed.clear(conn, portal_id)
         seed.fill(conn, portal_id, config)
+    search.forget_counts(db)
 
 
 def reset_portal(db: Database, portal_id: int, config: SandboxConfig) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from b24sandbox.data import search
 from b24sandbox.filters import (
     LENIENT,
     PAGE_SIZE,
@@ -58,26 +59,34 @@ def run_list(
     """Return one page of ``query.table`` for a portal, as the list methods page it.
 
     ``start=-1`` skips the COUNT and gives no ``total``/``next``; otherwise ``next`` appears
-    only while rows remain after this page.
+    only while rows remain after this page. Substring filters and unfiltered totals use the
+    indexes of :mod:`b24sandbox.data.search` where they help; the rows are the same.
     """
-    where = build_where(filter_, query.fields, query.policy)
-    order_by = build_order(
-        order if order else query.default_order,
-        query.fields,
-        query.policy,
-        tiebreak=query.tiebreak,
-    )
-    chosen = build_select(select, query.fields, always=query.always_select)
     offset, count_total = page_offset(start)
-    sql_where = f"portal_id = ? AND ({where.sql})"
-    args = [portal_id, *where.args]
-    rows = db.query(
-        f"SELECT * FROM {query.table} WHERE {sql_where} ORDER BY {order_by} LIMIT ? OFFSET ?",
-        [*args, PAGE_SIZE, offset],
-    )
+    # One snapshot: the search index's candidates, the page and its total.
+    with db.lock:
+        narrow = search.narrowing(db, query.table, counted=count_total)
+        where = build_where(filter_, query.fields, query.policy, narrow=narrow)
+        order_by = build_order(
+            order if order else query.default_order,
+            query.fields,
+            query.policy,
+            tiebreak=query.tiebreak,
+        )
+        chosen = build_select(select, query.fields, always=query.always_select)
+        sql_where = f"portal_id = ? AND ({where.sql})"
+        args = [portal_id, *where.args]
+        rows = db.query(
+            f"SELECT * FROM {query.table} WHERE {sql_where} ORDER BY {order_by} LIMIT ? OFFSET ?",
+            [*args, PAGE_SIZE, offset],
+        )
+        total = None
+        if count_total and where.sql == "1":
+            total = search.portal_rows(db, query.table, portal_id)
+        if count_total and total is None:
+            total = db.query(f"SELECT COUNT(*) FROM {query.table} WHERE {sql_where}", args)[0][0]
     rendered = [query.render(row, chosen) for row in rows]
-    if not count_total:
+    if total is None:
         return ListPage(rendered, None, None)
-    total = db.query(f"SELECT COUNT(*) FROM {query.table} WHERE {sql_where}", args)[0][0]
     following = offset + len(rendered)
     return ListPage(rendered, total, following if following < total else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
+from b24sandbox.data import search
 from b24sandbox.filters import Field, FieldMap
 
 
@@ -226,6 +227,7 @@ def create_tables(conn: sqlite3.Connection) -> None:
     conn.execute(CRM_STATUS_DDL)
     for statement in _INDEXES:
         conn.execute(statement)
+    search.create(conn)
 
 
 def insert_sql(table: str, fields: FieldMap) -> str:
