@@ -6,9 +6,24 @@ export function withBX24(callback) {
   return true;
 }
 
+// The height the page's content needs: the bottom of the body, or of an open popup (a
+// picker's list) that reaches below it. Unlike the document's scroll height, which never
+// reports less than the frame, this can shrink.
+function contentHeight() {
+  let bottom = document.body.getBoundingClientRect().bottom;
+  for (const popup of document.querySelectorAll('[role="listbox"]:not([hidden])')) {
+    bottom = Math.max(bottom, popup.getBoundingClientRect().bottom);
+  }
+  return Math.ceil(bottom + window.scrollY);
+}
+
+// Size the frame to its content. BX24.fitWindow() measures the document's scroll height,
+// so Bitrix24 can grow the frame with it but never shrink it (a list closing, a result
+// going away); resizeWindow with the measured height does both, at the full width.
 export function fitWindow() {
   withBX24((bx) => {
-    if (typeof bx.fitWindow === 'function') bx.fitWindow();
+    if (typeof bx.resizeWindow === 'function') bx.resizeWindow('100%', contentHeight());
+    else if (typeof bx.fitWindow === 'function') bx.fitWindow();
   });
 }
 

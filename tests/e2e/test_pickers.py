@@ -19,7 +19,7 @@ import pytest
 from b24sandbox.bx24 import frame_post_fields
 from tests.browser import needs_chromium
 from tests.e2e.harness import Portal
-from tests.e2e.pages import open_app, pick_with_keyboard
+from tests.e2e.pages import frame_of, open_app, pick_with_keyboard
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
 
@@ -348,3 +348,37 @@ def test_undo_refuses_when_the_owner_changed_since(portal: Portal, page: Any) ->
 
     expect(history.get_by_role("alert")).to_contain_text("has changed since then")
     assert portal.owners_of(5) == [(DEAL, 5)]
+
+
+def test_the_frame_gives_height_back_when_its_content_shrinks(portal: Portal, page: Any) -> None:
+    open_app(page, portal)
+    frame_selector = "[data-testid='app-frame']"
+
+    def wait_for_frame_height(condition: str, value: int) -> int:
+        """Wait until the frame's height meets ``condition`` against ``value``; return it."""
+        page.wait_for_function(
+            f"""([selector, value]) => {{
+                const height = document.querySelector(selector).getBoundingClientRect().height;
+                return {condition};
+            }}""",
+            arg=[frame_selector, value],
+        )
+        return int(page.locator(frame_selector).evaluate("e => e.getBoundingClientRect().height"))
+
+    def content_height() -> int:
+        return int(frame_of(page).evaluate("() => document.body.getBoundingClientRect().height"))
+
+    # The frame is as tall as the page's content (within a pixel of rounding).
+    wide = wait_for_frame_height("Math.abs(height - value) <= 1", content_height())
+
+    # A narrow window wraps the content onto more lines: the frame grows with it.
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.wait_for_function(
+        "([selector, value]) => document.querySelector(selector).getBoundingClientRect().height"
+        " > value + 100",
+        arg=[frame_selector, wide],
+    )
+    # Wide again, the content is short again, and so is the frame: it gives the height back
+    # instead of keeping the tallest it ever was.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    wait_for_frame_height("height <= value + 1", wide)
