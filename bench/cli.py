@@ -129,7 +129,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--worker-class",
         choices=("sync", "gthread"),
-        default="sync",
+        default="gthread",
         help="gunicorn worker class of the stand (default: %(default)s)",
     )
     parser.add_argument(

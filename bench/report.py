@@ -295,5 +295,9 @@ def render_markdown(result: dict[str, Any]) -> str:
         lines.append(f"- Load average at the start (1, 5, 15 min): {', '.join(map(str, load))}")
     for key, renderer in SECTIONS:
         if key in result:
-            lines += ["", f"## {key}", "", "```text", renderer(result[key]), "```"]
+            text = renderer(result[key])
+            # Sections that render markdown tables already stay as they are; the aligned
+            # terminal tables go in as preformatted text.
+            body = [text] if "\n|---" in text else ["```text", text, "```"]
+            lines += ["", f"## {key}", "", *body]
     return "\n".join(lines) + "\n"
