@@ -2,7 +2,7 @@
 // replace warning, Bind / Replace, the result, and Unbind with confirmation.
 
 import { api } from './api.js';
-import { byId, part, show } from './dom.js';
+import { byId, part, setText, show } from './dom.js';
 import { clearMessage, confirmDialog, refuseControl, showError, showMessage, writesRefused } from './feedback.js';
 import { date, money, t } from './i18n.js';
 import { orderPicker, ownerPicker } from './pickers.js';
@@ -108,11 +108,14 @@ export function createBinder({ orderId = null, owner = null, canBind, onChanged 
     const replaces = Boolean(old && chosen && !sameOwner(old, chosen));
     if (els.warning) {
       if (replaces) {
-        part(els.warning, 'text').textContent = t('ui.bind.replace_warning', {
-          ...ownerParams('old', old),
-          ...ownerParams('new', chosen),
-          order: orderNumber(),
-        });
+        setText(
+          part(els.warning, 'text'),
+          t('ui.bind.replace_warning', {
+            ...ownerParams('old', old),
+            ...ownerParams('new', chosen),
+            order: orderNumber(),
+          }),
+        );
       }
       show(els.warning, replaces);
     }

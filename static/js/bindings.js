@@ -1,7 +1,7 @@
 // The orders bound to this deal or invoice card, paged, each with Unbind.
 
 import { api } from './api.js';
-import { byId, part, show } from './dom.js';
+import { byId, part, setText, show } from './dom.js';
 import { confirmDialog, refuseControl, showError, writesRefused } from './feedback.js';
 import { t, tn } from './i18n.js';
 import { boundOrderRow, ownerParams } from './rows.js';
@@ -83,7 +83,7 @@ export function createBindingsList({ ownerTypeId, ownerId, owner, onChanged = ()
       count -= 1;
       show(empty, count === 0);
       announce();
-      result.textContent = t('ui.result.unbound', { order: row.dataset.orderNumber, ...ownerParams('old', old) });
+      setText(result, t('ui.result.unbound', { order: row.dataset.orderNumber, ...ownerParams('old', old) }));
       show(result);
       const focusTarget = next ? next.querySelector('[data-js-unbind], a') : null;
       (focusTarget || root).focus();

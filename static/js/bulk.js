@@ -4,7 +4,7 @@
 // (POST /api/jobs/bind answers 202 with the job at once).
 
 import { api } from './api.js';
-import { byId, cloneTemplate, part, setField, show } from './dom.js';
+import { byId, cloneTemplate, part, setField, setText, show } from './dom.js';
 import { clearMessage, refuseControl, showError, showMessage, writesRefused } from './feedback.js';
 import { t, tn } from './i18n.js';
 import { multiOrderPicker, ownerPicker } from './pickers.js';
@@ -178,7 +178,7 @@ export function createBulkBinder({ owner = null, onStarted = () => {} }) {
       els.facts.replaceChildren(
         ...facts(preview).map((text) => {
           const item = document.createElement('li');
-          item.textContent = text;
+          setText(item, text);
           return item;
         }),
       );

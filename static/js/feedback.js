@@ -1,7 +1,7 @@
 // Telling the user what happened: API errors in words (the server's message is already in
 // the user's language), the permission panels, results and the unbind confirmation.
 
-import { byId, part, show } from './dom.js';
+import { byId, part, setText, show } from './dom.js';
 import { has, t } from './i18n.js';
 
 let reconnectUrl = null;
@@ -74,7 +74,7 @@ export function clearMessage(region) {
 
 export function showMessage(region, text) {
   if (!region) return;
-  part(region, 'text').textContent = text;
+  setText(part(region, 'text'), text);
   show(region);
 }
 
@@ -83,7 +83,7 @@ export function showMessage(region, text) {
 export function confirmDialog(text, dialogId = 'unbind-dialog') {
   const dialog = byId(dialogId);
   if (!dialog || typeof dialog.showModal !== 'function') return Promise.resolve(false);
-  part(dialog, 'text').textContent = text;
+  setText(part(dialog, 'text'), text);
   dialog.returnValue = '';
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true });

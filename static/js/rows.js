@@ -1,7 +1,7 @@
 // How orders and owners read on screen: option rows, owner views and sentence phrases.
 // Every value is put in as text; the surrounding words come from server-translated templates.
 
-import { cloneTemplate, field, setField } from './dom.js';
+import { cloneTemplate, field, isolated, setField } from './dom.js';
 import { date, has, money, t } from './i18n.js';
 
 const portalUrl = (document.body.dataset.portalUrl || '').replace(/\/$/, '');
@@ -77,7 +77,7 @@ function shortened(text) {
 export function ownerPhrase(owner, form = 'name') {
   const typeId = owner.ownerTypeId;
   const key = `ui.owner.${form}.${typeId}`;
-  const title = shortened(ownerTitle(owner));
+  const title = isolated(shortened(ownerTitle(owner)));
   return has(key) ? t(key, { title }) : `${typeName(typeId)} «${title}»`;
 }
 
