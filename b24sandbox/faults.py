@@ -16,6 +16,23 @@ KNOWN_ERRORS: dict[str, str] = {
     "expired_token": "The access token provided has expired.",
     "NO_AUTH_FOUND": "Wrong authorization data",
     "invalid_token": "The access token provided is invalid.",
+    "user_access_error": "The user does not have access to the application.",
+}
+
+# The HTTP status Bitrix24 documents for each system error (``_includes/system-errors.md``):
+# a fault that names one of these without a status answers with it.
+DOCUMENTED_STATUS: dict[str, int] = {
+    "QUERY_LIMIT_EXCEEDED": 503,
+    "OPERATION_TIME_LIMIT": 429,
+    "OVERLOAD_LIMIT": 503,
+    "INTERNAL_SERVER_ERROR": 500,
+    "ERROR_UNEXPECTED_ANSWER": 500,
+    "PORTAL_DELETED": 500,
+    "NO_AUTH_FOUND": 401,
+    "expired_token": 401,
+    "invalid_token": 401,
+    "user_access_error": 403,
+    "insufficient_scope": 403,
 }
 
 # The error a bare status stands for when the fault names none.
@@ -104,7 +121,7 @@ class Fault:
         if fault.latency_ms < 0 or fault.hold_ms < 0:
             raise ValueError("latency_ms and hold_ms must not be negative")
         if fault.error not in (TIMEOUT, MALFORMED) and fault.status is None and fault.error:
-            fault.status = 400
+            fault.status = DOCUMENTED_STATUS.get(fault.error, 400)
         return fault
 
 
