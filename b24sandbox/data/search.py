@@ -32,7 +32,6 @@ except on ``VACUUM``, which the sandbox never runs; :func:`rebuild` puts things 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import weakref
 from collections.abc import Iterator
@@ -56,13 +55,9 @@ COUNTS_TABLE = "data_row_counts"
 
 # Above this many candidate rows a substring search scans instead (see the module docstring).
 DENSE_UNCOUNTED = 1000
-DENSE_COUNTED = 4000
+DENSE_COUNTED = 2500
 
 MAX_TERMS = 4  # trigrams per index query
-# When those name too many rows, one more try with up to MORE_TERMS, if the AND stays cheap:
-# it takes about (rows of its rarest term) x (terms) steps, at most STEP_BUDGET.
-MORE_TERMS = 12
-STEP_BUDGET = 120_000
 MAX_CONSIDERED = 24  # trigrams of a long value looked at, spread over it
 SHORTEST = 3  # one trigram
 _MAX_REMEMBERED = 50_000  # trigram counts kept per index before starting afresh
@@ -340,9 +335,10 @@ def match_query(terms: list[str]) -> str:
 def narrowing(db: Database, table: str, *, counted: bool) -> Narrowing | None:
     """Return the hook that narrows ``%`` filters on ``table``'s indexed column, if it has one.
 
-    The condition it gives is ``id IN (ids of the rows the index names)``, those rows' rowids
-    fetched once: beside the list's ``portal_id = ?`` that is a set of primary-key lookups,
-    taken in id order. Run the list under ``db.lock`` so that no write comes in between.
+    The condition it gives is ``id IN (ids of the rows the index names)``, whatever their
+    portal, their rowids fetched once: beside the list's ``portal_id = ?`` that is a set of
+    primary-key lookups, taken in id order. Run the list under ``db.lock`` so that no write
+    comes in between.
     """
     column = next((c for t, c in SEARCHED if t == table), None)
     if column is None:
@@ -358,21 +354,19 @@ def narrowing(db: Database, table: str, *, counted: bool) -> Narrowing | None:
         positions = {t: found[t] for t in considered}
         rows = {t: _trigram_rows(db, table, column, t) for t in considered}
         index = index_name(table, column)
-        for most in (MAX_TERMS, MORE_TERMS):
-            terms = pick_terms(positions, rows, most)
-            hits = db.query(
-                f"SELECT rowid FROM {index} WHERE {index} MATCH ? LIMIT ?",
-                (match_query(terms), dense + 1),
-            )
-            if len(hits) <= dense:
-                return Condition(
-                    f"id IN (SELECT hit.id FROM {table} AS hit WHERE hit.rowid IN"
-                    " (SELECT value FROM json_each(?)))",
-                    [json.dumps([hit[0] for hit in hits])],
-                )
-            # More terms may narrow enough, if the AND of them is sure to stay cheap.
-            if len(terms) == len(considered) or min(rows.values()) * MORE_TERMS > STEP_BUDGET:
-                break
-        return None
+        terms = pick_terms(positions, rows, MAX_TERMS)
+        # The rowids as one string (a JSON array once bracketed): no row objects to build.
+        count, rowids = db.query(
+            f"SELECT COUNT(*), group_concat(found) FROM"
+            f" (SELECT rowid AS found FROM {index} WHERE {index} MATCH ? LIMIT ?)",
+            (match_query(terms), dense + 1),
+        )[0]
+        if count > dense:
+            return None
+        return Condition(
+            f"id IN (SELECT hit.id FROM {table} AS hit WHERE hit.rowid IN"
+            " (SELECT value FROM json_each(?)))",
+            [f"[{rowids or ''}]"],
+        )
 
     return narrow
