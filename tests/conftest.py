@@ -18,6 +18,7 @@ import pytest
 
 from b24sandbox.config import SandboxConfig
 from b24sandbox.server import RunningSandbox, start_sandbox
+from tests.log_audit import no_secret_in_any_log  # noqa: F401  (session-wide log audit)
 
 # Nothing listens here (port 9 is "discard"): deliveries to the app fail fast unless a
 # test package points the sandbox at its own app.
