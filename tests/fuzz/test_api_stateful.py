@@ -13,7 +13,7 @@ import schemathesis
 from schemathesis.generation.stateful.state_machine import StepInput, StepOutput
 
 from tests.fuzz.conftest import FuzzTarget, fuzz_examples, fuzz_settings
-from tests.fuzz.test_api_fuzz import Runner
+from tests.fuzz.test_api_fuzz import CONFIG, Runner
 
 
 def _ref(path: str, method: str) -> str:
@@ -177,12 +177,12 @@ def test_the_links_name_real_operations(fuzz_target: FuzzTarget) -> None:
 
 def test_linked_sequences(fuzz_target: FuzzTarget) -> None:
     document = linked(fuzz_target.app.test_client().get("/api/openapi.json").get_json())
-    schema = schemathesis.openapi.from_dict(document)
+    schema = schemathesis.openapi.from_dict(document, config=CONFIG)
     schema.app = fuzz_target.app
-    runner = Runner(fuzz_target, user=1)
+    runner = Runner(fuzz_target)
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
-        """Every step through the runner: one user's session, every check, the watch."""
+        """Every step through the runner: the administrator's session, every check, the watch."""
 
         def step(self, input: StepInput) -> StepOutput:
             return StepOutput(runner.run(input.case), input.case)
