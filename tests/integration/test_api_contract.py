@@ -285,7 +285,8 @@ def test_one_failing_answer_on_a_write_neither_loses_nor_doubles_the_binding(ins
     [
         ({"status": 503, "error": "QUERY_LIMIT_EXCEEDED"}, 503, "portal_busy"),
         ({"status": 500, "error": "INTERNAL_SERVER_ERROR"}, 502, "portal_unavailable"),
-        ({"error": "malformed"}, 502, "portal_unavailable"),
+        # A 200 whose body is broken may have done the work: not known, so not "failed".
+        ({"error": "malformed"}, 502, "change_unconfirmed"),
     ],
 )
 def test_a_write_failing_every_time_is_a_clear_error_and_changes_nothing(
@@ -350,12 +351,13 @@ def test_a_time_limit_beyond_the_request_budget_says_when_to_retry(installed):
     installed.sandbox.control(
         "faults", {"method": "batch", "count": 1, "status": 429, "error": "OPERATION_TIME_LIMIT"}
     )
-    started = time.monotonic()
+    batches = installed.sandbox.calls()["counts"].get("batch", 0)
 
     answer = installed.api("/api/orders", admin)
 
-    assert time.monotonic() - started < 5
     assert answer.status_code == 503
+    # No second try: waiting for the reset would outlast the request's budget.
+    assert installed.sandbox.calls()["counts"].get("batch", 0) == batches + 1
     error = answer.json()["error"]
     assert error["code"] == "portal_busy"
     assert error["retryAfter"] >= 1

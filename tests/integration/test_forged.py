@@ -105,13 +105,10 @@ def test_domain_pointing_elsewhere_is_refused_and_never_contacted(
         portal24.install()
     before_counts = counts(app)
     before_calls = len(portal24.sandbox.calls()["calls"])
-    started = time.monotonic()
-
     response = portal24.frame_post(path, user_id=1, domain=domain.format(port=listener.port))
 
     assert response.status_code == 403
-    # Refused at once: nothing waited on a connection to 10.0.0.1 or the metadata address.
-    assert time.monotonic() - started < 3
+    # Refused before any connection to the address the DOMAIN named.
     assert listener.connections == 0
     new_calls = portal24.sandbox.calls()["calls"][before_calls:]
     assert [c["method"] for c in new_calls] == ["app.info"]

@@ -3,7 +3,7 @@
 import pytest
 
 from b24app.bitrix.client import BatchResult
-from b24app.bitrix.errors import error_from_response
+from b24app.bitrix.errors import InsufficientScope, error_from_response
 from b24app.rights import Rights
 from b24app.services.permissions import profile_from_batch, rights_from_batch
 
@@ -57,7 +57,7 @@ def test_profile_names_the_user():
 
 
 def test_profile_failure_is_raised():
-    with pytest.raises(Exception, match="insufficient_scope"):
+    with pytest.raises(InsufficientScope, match="insufficient_scope"):
         profile_from_batch(batch({"profile": {"error": "insufficient_scope"}}))
 
 

@@ -11,6 +11,7 @@ from b24app.bitrix.endpoints import EndpointGuard
 from b24app.bitrix.errors import (
     AccessDenied,
     DuplicateEntry,
+    InvalidClient,
     InvalidGrant,
     InvalidToken,
     NotFound,
@@ -18,6 +19,7 @@ from b24app.bitrix.errors import (
     RateLimited,
     ServerError,
     TransportError,
+    UnsafeEndpoint,
 )
 from b24app.bitrix.http import make_http_client
 from b24app.bitrix.oauth import OAuthClient, TokenSet
@@ -140,9 +142,9 @@ def test_reads_are_retried_through_injected_faults(sandbox, oauth, client, fault
 def test_reads_are_retried_after_timeouts(sandbox, oauth, client):
     auth = tokens_for(sandbox, oauth)
     sandbox.control("faults", {"method": "profile", "count": 1, "error": "timeout"})
-    started = time.monotonic()
     assert client.call(auth, "profile").result["ID"] == "1"
-    assert time.monotonic() - started < 5
+    # One call timed out (504 in the log), the retry answered.
+    assert [c["status"] for c in method_calls(sandbox, "profile")] == [504, 200]
 
 
 def test_reads_give_up_when_the_fault_outlasts_the_retries(sandbox, oauth, client):
@@ -255,9 +257,8 @@ def test_verify_confirms_portal_and_app(sandbox, oauth):
 def test_refresh_with_a_wrong_secret_is_invalid_client(sandbox, http, oauth):
     answer = sandbox.token(1)
     wrong = OAuthClient(sandbox.oauth_url, oauth.client_id, "wrong-secret", http)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(InvalidClient):
         wrong.refresh(answer["refresh_token"])
-    assert type(info.value).__name__ == "InvalidClient"
 
 
 # -- moved portal, limits ------------------------------------------------------------------
@@ -286,9 +287,8 @@ def test_redirect_to_metadata_address_is_not_followed(sandbox, oauth, client):
             "location": "http://169.254.169.254/rest/",
         },
     )
-    with pytest.raises(Exception) as info:
+    with pytest.raises(UnsafeEndpoint):
         client.call(auth, "profile")
-    assert type(info.value).__name__ == "UnsafeEndpoint"
     assert auth.moves == []
 
 
@@ -398,7 +398,6 @@ def test_time_limit_far_away_fails_at_once_with_its_reset_time(sandbox, oauth, c
         client.call(auth, "profile")
     # The portal names a reset minutes away: beyond the wait bound, so no sleeping, no retry.
     assert info.value.reset_at is not None and info.value.reset_at > started + 60
-    assert time.time() - started < 2
     assert [c["status"] for c in method_calls(sandbox, "profile")] == [429]
 
 
