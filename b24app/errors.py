@@ -115,6 +115,7 @@ ERROR_CODES: frozenset[str] = frozenset(
         "bitrix_invalid_argument",
         "portal_busy",
         "portal_unavailable",
+        "change_unconfirmed",
         # binding
         "order_not_found",
         "owner_not_found",

@@ -16,7 +16,15 @@ from typing import Any
 
 from b24app.bitrix import errors as b24
 from b24app.bitrix.client import PAGE_SIZE, BatchResult, TokenSource
-from b24app.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, from_bitrix
+from b24app.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unavailable,
+    from_bitrix,
+)
 from b24app.models import BindingAction, BindingOutcome
 from b24app.services.catalog import Catalog, stored_catalog
 from b24app.services.gateway import gateway
@@ -239,6 +247,18 @@ def _order_number(batch: BatchResult, order_id: int) -> str | None:
     return None
 
 
+def _write_failure(error: b24.BitrixError) -> AppError:
+    """Say why a bind or unbind call failed as a whole.
+
+    A write whose last attempt may have reached Bitrix24 without an answer coming back (a
+    timeout, a broken answer) may have been applied: the user and the history are told
+    that it is not known, never that it failed.
+    """
+    if isinstance(error, b24.TransportError) and error.maybe_sent:
+        return Unavailable("change_unconfirmed")
+    return from_bitrix(error)
+
+
 def _bind_failure(
     error: b24.BitrixError, batch: BatchResult, triple: Triple, catalog: Catalog
 ) -> AppError:
@@ -278,7 +298,7 @@ def bind(
     try:
         batch = gateway().rest.batch(source, commands)
     except b24.BitrixError as exc:
-        problem = from_bitrix(exc)
+        problem = _write_failure(exc)
         record_attempt(
             actor,
             BindingAction.BIND,
@@ -364,7 +384,7 @@ def unbind(
         elif isinstance(exc, b24.OrderNotFound):
             problem = NotFound("order_not_found")
         else:
-            problem = from_bitrix(exc)
+            problem = _write_failure(exc)
         record_attempt(
             actor,
             BindingAction.UNBIND,
