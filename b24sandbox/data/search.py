@@ -13,9 +13,10 @@ query and decides, so the rows, their order, paging and ``total`` are exactly th
 
 Which trigrams: the cost of an FTS5 AND grows with its rarest term and with the number of
 terms, so :func:`pick_terms` takes up to :data:`MAX_TERMS` of the rarest, preferring ones
-that do not overlap (neighbouring trigrams tend to occur together). How rare a trigram is
-comes from the index's ``fts5vocab`` table and is remembered per database: it only chooses
-terms, so a figure gone stale after writes costs time, never a row.
+that neither overlap nor are held by exactly as many rows (such trigrams come from the same
+word and name the same rows). How rare a trigram is comes from the index's ``fts5vocab``
+table and is remembered per database: it only chooses terms, so a figure gone stale after
+writes costs time, never a row.
 
 When not to: values shorter than three characters have no trigram, and a NUL character is
 not something the LIKE reads the same way; both take the scan. So do values whose trigrams
