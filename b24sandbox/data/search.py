@@ -37,6 +37,7 @@ import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from b24sandbox.filters import Condition, Field, Narrowing
 from b24sandbox.state import Database
@@ -333,13 +334,25 @@ def match_query(terms: list[str]) -> str:
     return " ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
+def id_list(ids: list[Any]) -> Condition:
+    """Return ``id IN (?, ...)`` for these ids, the list padded to a power of two.
+
+    Bound values, not a subquery: SQLite then knows how few they are and looks them up by
+    primary key even beside a range such as ``id < ?`` (the pickers' next pages), which it
+    would otherwise walk. Padding (repeating the last id) keeps the statements few.
+    """
+    size = 1 << (len(ids) - 1).bit_length()
+    padded = [*ids, *[ids[-1]] * (size - len(ids))]
+    return Condition(f"id IN ({', '.join('?' for _ in padded)})", padded)
+
+
 def narrowing(db: Database, table: str, *, counted: bool) -> Narrowing | None:
     """Return the hook that narrows ``%`` filters on ``table``'s indexed column, if it has one.
 
     The condition it gives is ``id IN (ids of the rows the index names)``, whatever their
-    portal, their rowids fetched once: beside the list's ``portal_id = ?`` that is a set of
-    primary-key lookups, taken in id order. Run the list under ``db.lock`` so that no write
-    comes in between.
+    portal (:func:`id_list`): beside the list's ``portal_id = ?`` that is a set of primary-key
+    lookups, taken in id order. Run the list under ``db.lock`` so that no write comes in
+    between.
     """
     column = next((c for t, c in SEARCHED if t == table), None)
     if column is None:
@@ -364,10 +377,16 @@ def narrowing(db: Database, table: str, *, counted: bool) -> Narrowing | None:
         )[0]
         if count > dense:
             return None
-        return Condition(
-            f"id IN (SELECT hit.id FROM {table} AS hit WHERE hit.rowid IN"
-            " (SELECT value FROM json_each(?)))",
-            [f"[{rowids or ''}]"],
+        if not count:
+            return Condition("0", [])
+        found_ids = db.query(
+            f"SELECT id FROM {table} WHERE rowid IN (SELECT value FROM json_each(?))",
+            (f"[{rowids}]",),
         )
+        if not found_ids:
+            return Condition("0", [])
+        if any(row[0] is None for row in found_ids):
+            return None  # a row without an id: only the scan finds it
+        return id_list(list(dict.fromkeys(row[0] for row in found_ids)))
 
     return narrow

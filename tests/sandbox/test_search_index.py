@@ -514,3 +514,15 @@ def test_picker_searches_over_http(sandbox):
     assert orders["total"] == len(orders["result"]["orders"])
     plain = sandbox.rest("crm.item.list", {"entityTypeId": 2, "start": 50}).json()
     assert plain["total"] == 61 and "next" not in plain
+
+
+def test_a_row_without_an_id_is_still_found():
+    """A NULL id (possible in SQLite's composite keys) cannot be listed by id: the scan runs."""
+    fresh = build_database()
+    add_deal(fresh, 1, 8201, "Bilby transport")
+    fresh.execute(
+        "INSERT INTO crm_deal (portal_id, id, title) VALUES (1, NULL, 'Bilby transport, too')"
+    )
+    for start in (-1, 0):
+        result = same_as_scan(fresh, "deals", filter={"%title": "Bilby transport"}, start=start)
+        assert isinstance(result, ListPage) and len(result.rows) == 2
