@@ -372,6 +372,7 @@ def test_bind(app, portal24, admin, monkeypatch, fault, order_id, before):
     response = bind(portal24, admin, order_id, 2)
 
     clear_faults(portal24)
+    assert_endpoint_after(app, portal24, fault)
     rows = history(app)
     assert len(rows) == 1
     row = rows[0]
@@ -420,6 +421,7 @@ def test_unbind(app, portal24, admin, monkeypatch, fault):
     response = portal24.api("/api/bindings/1?ownerTypeId=2&ownerId=2", admin, method="DELETE")
 
     clear_faults(portal24)
+    assert_endpoint_after(app, portal24, fault)
     rows = history(app)
     assert len(rows) == 2
     row = rows[1]
@@ -455,6 +457,7 @@ def test_undo(app, portal24, admin, monkeypatch, fault):
     response = portal24.api(f"/api/history/{rebound['historyId']}/undo", admin, method="POST")
 
     clear_faults(portal24)
+    assert_endpoint_after(app, portal24, fault)
     rows = history(app)
     original = rows[0]
     if fault.expect is None:
@@ -516,6 +519,7 @@ def test_bulk(app, portal24, admin, monkeypatch, fault):
         assert run_once(WORKER)
 
     clear_faults(portal24)
+    assert_endpoint_after(app, portal24, fault)
     job, items = job_state(app, job_id)
     shown = portal24.api(f"/api/jobs/{job_id}", admin)
     if fault.expect is None:
