@@ -63,6 +63,9 @@ class Fault:
     # Milliseconds a successful answer is held back after the call did its work (a refresh
     # that rotated the pair, an add that bound the order): an answer the caller may never read.
     hold_ms: int = 0
+    # Seconds from now to the ``operating_reset_at`` an OPERATION_TIME_LIMIT answer names
+    # (None: the end of Bitrix24's 10-minute accounting window).
+    reset_in: int | None = None
 
     @property
     def answers(self) -> bool:
@@ -113,11 +116,16 @@ class Fault:
             latency_ms=int(data.get("latency_ms") or 0),
             location=data.get("location"),
             hold_ms=int(data.get("hold_ms") or 0),
+            reset_in=int(data["reset_in"]) if data.get("reset_in") is not None else None,
         )
         if fault.status == 302 and not fault.location:
             raise ValueError("a 302 fault needs a location")
         if fault.hold_ms and (fault.status is not None or fault.error is not None):
             raise ValueError("hold_ms holds a successful answer: it takes no status or error")
+        if fault.reset_in is not None and (
+            fault.reset_in < 0 or fault.error_code() != "OPERATION_TIME_LIMIT"
+        ):
+            raise ValueError("reset_in is for OPERATION_TIME_LIMIT, in seconds from now")
         if fault.latency_ms < 0 or fault.hold_ms < 0:
             raise ValueError("latency_ms and hold_ms must not be negative")
         if fault.error not in (TIMEOUT, MALFORMED) and fault.status is None and fault.error:

@@ -230,6 +230,8 @@ def apply_fault(sandbox: Sandbox, fault: Fault) -> Response | None:
     if fault.error_code() == "OPERATION_TIME_LIMIT":
         now = sandbox.clock.mark()
         body["time"] = time_block(now, now)
+        if fault.reset_in is not None:
+            body["time"]["operating_reset_at"] = int(now.at + fault.reset_in)
     return json_response(body, status)
 
 

@@ -60,6 +60,8 @@ FAULTS = [
         (503, "portal_busy"),
     ),
     Fault("429", {"status": 429, "error": "OPERATION_TIME_LIMIT"}, 1, (503, "portal_busy")),
+    # A time limit that lifts within the request's budget is waited for.
+    Fault("429-short", {"status": 429, "error": "OPERATION_TIME_LIMIT", "reset_in": 2}),
     Fault("500-once", {"status": 500, "error": "INTERNAL_SERVER_ERROR"}),
     Fault(
         "500-persisting",

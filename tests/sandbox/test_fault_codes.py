@@ -52,3 +52,28 @@ def test_invalid_grant_from_the_token_endpoint_is_an_oauth_error(sandbox):
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_grant"
     assert set(refused.json()) == {"error", "error_description"}
+
+
+def test_a_time_limit_fault_names_when_the_limit_lifts(sandbox):
+    sandbox.control("faults", {"method": "profile", "status": 429, "reset_in": 2})
+    sandbox.control("faults", {"method": "profile", "status": 429})
+
+    soon = sandbox.rest("profile").json()
+    later = sandbox.rest("profile").json()
+
+    assert soon["error"] == later["error"] == "OPERATION_TIME_LIMIT"
+    start = soon["time"]["start"]
+    assert soon["time"]["operating_reset_at"] == int(start + 2)
+    assert later["time"]["operating_reset_at"] == int(later["time"]["start"]) + 600
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"method": "profile", "status": 503, "reset_in": 2},
+        {"method": "profile", "status": 429, "reset_in": -1},
+    ],
+)
+def test_reset_in_is_only_for_a_time_limit(sandbox, body):
+    response = sandbox.http.post(f"{sandbox.url}/_sandbox/faults", json=body)
+    assert response.status_code == 400
