@@ -66,6 +66,8 @@ class Fault:
     # Seconds from now to the ``operating_reset_at`` an OPERATION_TIME_LIMIT answer names
     # (None: the end of Bitrix24's 10-minute accounting window).
     reset_in: int | None = None
+    # Matching calls let through untouched before the fault applies (the second batch...).
+    skip: int = 0
 
     @property
     def answers(self) -> bool:
@@ -117,6 +119,7 @@ class Fault:
             location=data.get("location"),
             hold_ms=int(data.get("hold_ms") or 0),
             reset_in=int(data["reset_in"]) if data.get("reset_in") is not None else None,
+            skip=int(data.get("skip") or 0),
         )
         if fault.status == 302 and not fault.location:
             raise ValueError("a 302 fault needs a location")
@@ -126,8 +129,8 @@ class Fault:
             fault.reset_in < 0 or fault.error_code() != "OPERATION_TIME_LIMIT"
         ):
             raise ValueError("reset_in is for OPERATION_TIME_LIMIT, in seconds from now")
-        if fault.latency_ms < 0 or fault.hold_ms < 0:
-            raise ValueError("latency_ms and hold_ms must not be negative")
+        if fault.latency_ms < 0 or fault.hold_ms < 0 or fault.skip < 0:
+            raise ValueError("latency_ms, hold_ms and skip must not be negative")
         if fault.error not in (TIMEOUT, MALFORMED) and fault.status is None and fault.error:
             fault.status = DOCUMENTED_STATUS.get(fault.error, 400)
         return fault
@@ -160,6 +163,9 @@ class FaultBook:
         with self._lock:
             for fault in self._faults:
                 if fault.method == method or (wildcard and fault.method == "*"):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.count -= 1
                     if fault.count <= 0:
                         self._faults.remove(fault)

@@ -616,3 +616,41 @@ def test_every_fault_is_a_row_of_the_matrix():
     names = [f.name for f in FAULTS]
     assert len(names) == len(set(names)) == len(BY_NAME)
     assert {f.expect for f in FAULTS if f.name.endswith("-once")} == {None}
+
+
+# -- install: the batch that binds the tabs and the event (plain writes) -------------------
+
+WRITE_BATCH_FAULTS = [
+    pytest.param(
+        {"status": 503, "error": "QUERY_LIMIT_EXCEEDED"}, 1, (503, "portal_busy"), id="503"
+    ),
+    pytest.param(
+        {"status": 500, "error": "INTERNAL_SERVER_ERROR"}, 1, (502, "portal_unavailable"), id="500"
+    ),
+    pytest.param({"hold_ms": LOST_MS}, 1, (502, "portal_unavailable"), id="lost"),
+]
+
+
+@pytest.mark.parametrize(("spec", "count", "expect"), WRITE_BATCH_FAULTS)
+def test_install_binding_handlers(app, portal24, spec, count, expect):
+    # The first batch (who installs, what is bound) passes; the second one binds.
+    queue(portal24, {"method": "batch", "skip": 1, "count": count, **spec})
+
+    response = portal24.frame_post("/install", user_id=1)
+
+    clear_faults(portal24)
+    # placement.bind and event.bind are plain writes: not sent twice, whatever the error.
+    batches = [c for c in portal24.sandbox.calls()["calls"] if c["method"] == "batch"]
+    assert len(batches) == 2
+    assert_error_page(response, expect)
+    assert stored_portals(app) == [] and token_rows(app) == {}
+    bound = len(portal24.state()["placements"])
+    # A lost answer bound the tabs; the other failures bound nothing.
+    assert bound == (3 if "hold_ms" in spec else 0)
+    # Installing again binds what is missing (nothing twice) and stores the portal.
+    result = portal24.install()
+    assert result["install_page"]["status"] == 200
+    assert stored_portals(app)[0].is_installed
+    state = portal24.state()
+    assert len(state["placements"]) == 3
+    assert [e["event"] for e in state["event_handlers"]] == ["ONAPPUNINSTALL"]

@@ -77,3 +77,15 @@ def test_a_time_limit_fault_names_when_the_limit_lifts(sandbox):
 def test_reset_in_is_only_for_a_time_limit(sandbox, body):
     response = sandbox.http.post(f"{sandbox.url}/_sandbox/faults", json=body)
     assert response.status_code == 400
+
+
+def test_skip_lets_matching_calls_through_before_the_fault(sandbox):
+    sandbox.control("faults", {"method": "profile", "skip": 2, "status": 503})
+
+    statuses = [sandbox.rest("profile").status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 503, 200]
+    bad = sandbox.http.post(
+        f"{sandbox.url}/_sandbox/faults", json={"method": "profile", "skip": -1, "status": 503}
+    )
+    assert bad.status_code == 400
