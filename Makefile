@@ -95,4 +95,4 @@ fuzz: setup
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTEST) --timeout 3600 tests/fuzz
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache instance
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis instance
