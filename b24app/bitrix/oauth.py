@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -16,6 +17,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749.parameters import prepare_token_request
 
 from b24app.bitrix.errors import (
+    BitrixError,
     ExpiredToken,
     ForeignApp,
     InvalidToken,
@@ -26,6 +28,7 @@ from b24app.bitrix.errors import (
     oauth_error_from_response,
 )
 from b24app.bitrix.http import post_mapped
+from b24app.bitrix.retry import MethodKind, RetryPolicy
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
@@ -122,6 +125,9 @@ class OAuthClient:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         cache_size: int = 1024,
         cache_max_age: float = 300.0,
+        verify_retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.server_url = server_url.rstrip("/")
         self.client_id = client_id
@@ -133,6 +139,11 @@ class OAuthClient:
         self._cache_max_age = cache_max_age
         self._cache: OrderedDict[str, tuple[float, VerifiedAuth]] = OrderedDict()
         self._lock = threading.Lock()
+        # The token check only reads, so it is retried like a read; a refresh never is (a
+        # repeat after a lost answer would send a spent refresh token).
+        self._verify_retry = verify_retry
+        self._sleep = sleep
+        self._rand = rand
 
     def __repr__(self) -> str:
         """Describe the client without its secret."""
@@ -221,7 +232,7 @@ class OAuthClient:
                     self._cache.move_to_end(key)
                     return cached[1]
                 del self._cache[key]
-        verified = self._app_info(access_token)
+        verified = self._app_info_retried(access_token)
         if verified.client_id != self.client_id:
             raise ForeignApp("FOREIGN_APP", "the token belongs to another application")
         if verified.installed:
@@ -242,9 +253,39 @@ class OAuthClient:
         with self._lock:
             self._cache.pop(key, None)
 
-    def _app_info(self, access_token: str) -> VerifiedAuth:
+    def _app_info_retried(self, access_token: str) -> VerifiedAuth:
+        """Call ``app.info``, again after a busy, failing or silent server, within the budget."""
+        policy = self._verify_retry
+        if policy is None:
+            return self._app_info(access_token, self._timeout)
+        deadline = self._clock() + policy.max_total
+        attempt = 1
+        while True:
+            try:
+                return self._app_info(access_token, self._cut_timeout(deadline))
+            except BitrixError as error:
+                if not policy.may_retry(error, MethodKind.READ) or attempt >= policy.max_attempts:
+                    raise
+                delay = policy.backoff(attempt, self._rand)
+                if self._clock() + delay >= deadline:
+                    raise
+                self._sleep(delay)
+                attempt += 1
+
+    def _cut_timeout(self, deadline: float) -> httpx.Timeout:
+        """Return the timeout, no longer than what is left before ``deadline``."""
+        left = max(0.5, deadline - self._clock())
+        if not isinstance(self._timeout, httpx.Timeout):
+            return httpx.Timeout(min(float(self._timeout), left))
+        parts = (self._timeout.connect, self._timeout.read, self._timeout.write, self._timeout.pool)
+        connect, read, write, pool = (left if p is None else min(p, left) for p in parts)
+        return httpx.Timeout(connect=connect, read=read, write=write, pool=pool)
+
+    def _app_info(self, access_token: str, timeout: httpx.Timeout | float) -> VerifiedAuth:
         """Call ``app.info`` on the OAuth server with the token in the body."""
-        response = self._post(f"{self.server_url}/rest/app.info", json={"auth": access_token})
+        response = self._post(
+            f"{self.server_url}/rest/app.info", timeout=timeout, json={"auth": access_token}
+        )
         payload = self._json(response)
         if (isinstance(payload, Mapping) and "error" in payload) or response.status_code >= 400:
             error = error_from_response(response.status_code, payload)
@@ -270,9 +311,12 @@ class OAuthClient:
 
     # -- transport -----------------------------------------------------------------------
 
-    def _post(self, url: str, **kwargs: Any) -> httpx.Response:
+    def _post(
+        self, url: str, timeout: httpx.Timeout | float | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """POST with a timeout and no redirects; map transport failures."""
-        return post_mapped(self._http, url, "the OAuth server", self._timeout, **kwargs)
+        chosen = self._timeout if timeout is None else timeout
+        return post_mapped(self._http, url, "the OAuth server", chosen, **kwargs)
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:

@@ -101,6 +101,7 @@ def init_gateway(app: Flask) -> None:
             app.config["B24_CLIENT_SECRET"],
             http,
             timeout=timeout,
+            verify_retry=interactive_policy(app.config),
         ),
         allow_http_portals=allow_http,
     )

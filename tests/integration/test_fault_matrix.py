@@ -654,3 +654,42 @@ def test_install_binding_handlers(app, portal24, spec, count, expect):
     state = portal24.state()
     assert len(state["placements"]) == 3
     assert [e["event"] for e in state["event_handlers"]] == ["ONAPPUNINSTALL"]
+
+
+# -- the token check on the OAuth server (app.info), for open and install -----------------
+
+CHECK_FAULTS = [
+    pytest.param(BY_NAME["503-once"], id="503-once"),
+    pytest.param(BY_NAME["500-once"], id="500-once"),
+    pytest.param(BY_NAME["timeout-once"], id="timeout-once"),
+    pytest.param(BY_NAME["malformed-once"], id="malformed-once"),
+    pytest.param(BY_NAME["500-persisting"], id="500-persisting"),
+    pytest.param(BY_NAME["timeout-persisting"], id="timeout-persisting"),
+    pytest.param(BY_NAME["refused"], id="refused"),
+]
+
+
+@pytest.mark.parametrize("fault", CHECK_FAULTS)
+@pytest.mark.parametrize("action", ["open", "install"])
+def test_token_check(make_app, portal24, action, fault):
+    app = make_app(**FAST)
+    if action == "open":
+        portal24.install()
+    if fault.name == "refused":
+        # The OAuth server cannot be reached at all.
+        app = make_app(**FAST, B24_OAUTH_SERVER=f"http://127.0.0.1:{closed_port()}")
+    else:
+        queue(portal24, {"method": "app.info", "count": fault.count, **fault.spec})
+
+    response = portal24.frame_post("/app" if action == "open" else "/install", user_id=1)
+
+    clear_faults(portal24)
+    if fault.expect is None:
+        # A read: sent again after a busy, failing or silent OAuth server.
+        assert response.status_code == 200, response.text[:500]
+        if action == "open":
+            portal24.seen.add(session_token_of(response.text))
+        assert stored_portals(app)[0].is_installed
+    else:
+        assert_error_page(response, (502, "oauth_unavailable"))
+        assert (stored_portals(app) == []) == (action == "install")
