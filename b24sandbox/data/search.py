@@ -59,7 +59,7 @@ COUNTS_TABLE = "data_row_counts"
 DENSE_UNCOUNTED = 1000
 DENSE_COUNTED = 2500
 
-MAX_TERMS = 4  # trigrams per index query
+MAX_TERMS = 3  # trigrams per index query; each one more adds to the cost of the AND
 MAX_CONSIDERED = 24  # trigrams of a long value looked at, spread over it
 SHORTEST = 3  # one trigram
 _MAX_REMEMBERED = 50_000  # trigram counts kept per index before starting afresh
