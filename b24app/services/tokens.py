@@ -147,15 +147,20 @@ class UserTokenSource:
         )
 
     def _load(self, session: Session, lock: bool) -> tuple[UserToken, Portal]:
-        """Read the chain and its portal; raise ChainDead when unusable."""
-        query = select(UserToken).where(
-            UserToken.portal_id == self.portal_id, UserToken.user_id == self.user_id
+        """Read the chain and its portal in one query; raise ChainDead when unusable.
+
+        With ``lock`` only the token's row is locked (``FOR UPDATE OF``), as a refresh needs.
+        """
+        query = (
+            select(UserToken, Portal)
+            .join(Portal, Portal.id == UserToken.portal_id)
+            .where(UserToken.portal_id == self.portal_id, UserToken.user_id == self.user_id)
         )
-        token = session.scalars(query.with_for_update() if lock else query).one_or_none()
-        if token is None or token.is_dead:
+        row = session.execute(query.with_for_update(of=UserToken) if lock else query).one_or_none()
+        if row is None or row[0].is_dead:
             raise ChainDead()
-        portal = session.get(Portal, self.portal_id)
-        if portal is None or not portal.is_installed:
+        token, portal = row
+        if not portal.is_installed:
             raise ChainDead("the app is not installed on this portal")
         return token, portal
 
