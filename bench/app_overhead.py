@@ -50,6 +50,7 @@ from bench.bulk_jobs import requests_of, run_window
 from bench.gunicorn_stand import (
     DEFAULT_POSTGRES_URL,
     DEFAULT_REDIS_URL,
+    WORKERS,
     GunicornStand,
     StandUnavailable,
     check_services,
@@ -611,9 +612,7 @@ def measure_scale(stand: GunicornStand, actions: Actions, pool: Pool, plan: Plan
     }
 
 
-def measure_memory(
-    stand: GunicornStand, actions: Actions, pool: Pool, plan: Plan
-) -> dict[str, Any]:
+def measure_memory(stand: GunicornStand, actions: Actions, plan: Plan) -> dict[str, Any]:
     """Benchmark 6: each worker's RSS after the warm-up and after every checkpoint."""
 
     def one(client: httpx.Client, index: int) -> None:
@@ -624,6 +623,17 @@ def measure_memory(
         if response.status_code != 200:
             raise RuntimeError(f"a memory request answered {response.status_code}")
 
+    pool = Pool(WORKERS)  # one client per worker: the requests come as fast as served
+    try:
+        return rss_checkpoints(stand, pool, plan, one)
+    finally:
+        pool.close()
+
+
+def rss_checkpoints(
+    stand: GunicornStand, pool: Pool, plan: Plan, one: Callable[[httpx.Client, int], None]
+) -> dict[str, Any]:
+    """Warm up, then read every worker's RSS before the load and at each checkpoint."""
     pool.run(list(range(200)), one)
     workers = stand.workers()
     rss: list[dict[int, int]] = [stand.worker_rss()]
@@ -690,7 +700,7 @@ def run_app_overhead(
             progress(f"picker search on {plan.gunicorn_seed:,} orders and deals")
             scale = measure_scale(stand, actions, pool, plan)
             progress(f"RSS per worker over {plan.memory_checkpoints[-1]:,} requests")
-            memory = measure_memory(stand, actions, pool, plan)
+            memory = measure_memory(stand, actions, plan)
         finally:
             pool.close()
         return {

@@ -30,7 +30,7 @@ class Plan:
     # twin) per action and round, rounds, client threads, requests per calls/CPU window,
     # refresh storms (size and how many per chain state), RSS checkpoints.
     gunicorn_seed: int = 100_000
-    gunicorn_pairs: int = 300
+    gunicorn_pairs: int = 150
     gunicorn_rounds: int = 3
     gunicorn_clients: int = 2
     window_requests: int = 200
