@@ -249,9 +249,9 @@ def write_expect(fault: Fault) -> tuple[int, str] | None:
     return fault.expect
 
 
-def cells(*skip: str) -> list[Any]:
-    """The faults as parameters (``skip`` names cells covered elsewhere)."""
-    return [pytest.param(f, id=f.id) for f in FAULTS if f.name not in skip]
+def cells() -> list[Any]:
+    """The faults as test parameters, named by their row."""
+    return [pytest.param(f, id=f.id) for f in FAULTS]
 
 
 @pytest.fixture
