@@ -20,6 +20,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -147,3 +148,31 @@ def no_secret_in_any_log() -> Iterator[LogAudit]:
     audit.uninstall()
     leaks = audit.leaks()
     assert not leaks, f"secrets in the logs of this run ({audit.records} records): {leaks}"
+
+
+_unlogged = {"depth": 0, "level": logging.NOTSET}
+_unlogged_lock = threading.Lock()
+
+
+@contextmanager
+def request_lines_unlogged() -> Iterator[None]:
+    """Keep httpx from logging request lines while a test sends a token in a URL on purpose.
+
+    Bitrix24 accepts ``auth`` in the query string and documents the token request as a GET,
+    and the sandbox's tests prove both; the test's own client would otherwise write those
+    URLs, tokens included, into the run's log. Nested and concurrent uses (threads of one
+    test) share one quiet period, which ends when the last of them does.
+    """
+    logger = logging.getLogger("httpx")
+    with _unlogged_lock:
+        if _unlogged["depth"] == 0:
+            _unlogged["level"] = logger.level
+            logger.setLevel(logging.WARNING)
+        _unlogged["depth"] += 1
+    try:
+        yield
+    finally:
+        with _unlogged_lock:
+            _unlogged["depth"] -= 1
+            if _unlogged["depth"] == 0:
+                logger.setLevel(_unlogged["level"])

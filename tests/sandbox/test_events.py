@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.log_audit import request_lines_unlogged
 from tests.sandbox.receiver import Receiver, start_receiver
 
 
@@ -160,15 +161,16 @@ def test_after_uninstall_a_refresh_is_invalid_client_even_after_reinstall(sandbo
     pair = sandbox.token(2)
     sandbox.control("uninstall", {"clean": 0})
     sandbox.control("install")
-    response = sandbox.http.get(
-        f"{sandbox.oauth_url}/oauth/token/",
-        params={
-            "grant_type": "refresh_token",
-            "client_id": sandbox.client_id,
-            "client_secret": sandbox.client_secret,
-            "refresh_token": pair["refresh_token"],
-        },
-    )
+    with request_lines_unlogged():
+        response = sandbox.http.get(
+            f"{sandbox.oauth_url}/oauth/token/",
+            params={
+                "grant_type": "refresh_token",
+                "client_id": sandbox.client_id,
+                "client_secret": sandbox.client_secret,
+                "refresh_token": pair["refresh_token"],
+            },
+        )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_client"
     assert sandbox.rest("profile", token=pair).status_code == 401
