@@ -118,6 +118,10 @@ class Result:
     time: dict[str, Any] = field(default_factory=dict)
     # True when a repeated idempotent write confirmed a first attempt whose answer was lost.
     replayed: bool = False
+    # True when an earlier attempt may have reached the portal and been applied without its
+    # answer coming back (a timeout, a broken answer): this answer describes the portal
+    # after that attempt's work, not before it.
+    after_lost_answer: bool = False
 
 
 @dataclass
@@ -131,6 +135,8 @@ class BatchResult:
     times: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Commands that never ran (``halt`` stopped the batch before them).
     skipped: list[str] = field(default_factory=list)
+    # A chunk was sent again after an attempt that may have been applied (see ``Result``).
+    after_lost_answer: bool = False
 
 
 def _as_int(value: Any) -> int | None:
@@ -264,6 +270,7 @@ class BitrixClient:
         moved = False
         adopted = False
         resent = False
+        lost = False
         attempt = 1
         deadline = self._clock() + self._retry.max_total
         while True:
@@ -284,6 +291,7 @@ class BitrixClient:
                     total=_as_int(body.get("total")),
                     next=_as_int(body.get("next")),
                     time=dict(body["time"]) if isinstance(body.get("time"), Mapping) else {},
+                    after_lost_answer=lost,
                 )
             except _Redirect as redirect:
                 if moved:
@@ -333,7 +341,11 @@ class BitrixClient:
                 if resent and replay is not None and isinstance(error, replay):
                     # The lost first attempt did the work; this is its success.
                     log.info("%s on %s: repeat confirms the first attempt", method, creds.member_id)
-                    return Result(result=_replayed_result(method, params), replayed=True)
+                    return Result(
+                        result=_replayed_result(method, params),
+                        replayed=True,
+                        after_lost_answer=lost,
+                    )
                 if not self._retry.may_retry(error, kind):
                     raise
                 if attempt >= self._retry.max_attempts:
@@ -353,6 +365,7 @@ class BitrixClient:
                 self._sleep(delay)
                 attempt += 1
                 resent = True
+                lost = lost or (isinstance(error, TransportError) and error.maybe_sent)
 
     def _send(
         self,
@@ -449,6 +462,7 @@ class BitrixClient:
             cmd = {key: batch_command(method, params) for key, (method, params) in chunk}
             answer = self.call(auth, "batch", {"halt": 1 if halt else 0, "cmd": cmd})
             self._merge_batch(merged, answer.result)
+            merged.after_lost_answer = merged.after_lost_answer or answer.after_lost_answer
             if halt and merged.errors:
                 break
         merged.skipped = [k for k in commands if k not in merged.results and k not in merged.errors]

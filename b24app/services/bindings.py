@@ -277,15 +277,29 @@ def _bind_failure(
     return from_bitrix(error)
 
 
+class Unseen:
+    """The caller does not say which owner it saw the order with."""
+
+
+UNSEEN = Unseen()
+
+
 def bind(
     source: TokenSource,
     actor: Actor,
     lang: str,
     triple: Triple,
     *,
+    seen: Triple | None | Unseen = UNSEEN,
     undo_of: int | None = None,
 ) -> BindResult:
-    """Bind the order to the owner in one batch; record the attempt; say what it replaced."""
+    """Bind the order to the owner in one batch; record the attempt; say what it replaced.
+
+    ``seen`` is the binding the user saw before asking (None: the order was unbound). It
+    is used only when the batch had to be sent again after an attempt whose answer was lost:
+    the repeat then reads the order after that attempt's own work, so what the attempt
+    replaced is known only from what the user saw.
+    """
     catalog = stored_catalog(actor.portal_id, lang) or Catalog()
     kind = offered_kind(catalog, triple.owner_type_id)
     commands: dict[str, Command] = {
@@ -330,7 +344,15 @@ def bind(
             undo_of=undo_of,
         )
         raise problem
-    if error is not None or previous == triple:
+    if (error is not None or previous == triple) and batch.after_lost_answer:
+        previous, previous_owner = _replaced_by_lost_attempt(actor, triple, seen)
+        if previous is not None:
+            outcome = BindingOutcome.REPLACED
+        elif seen is None:
+            outcome = BindingOutcome.BOUND
+        else:  # not said, or the user saw it bound to this owner already
+            outcome = BindingOutcome.ALREADY_BOUND
+    elif error is not None or previous == triple:
         outcome = BindingOutcome.ALREADY_BOUND
         previous, previous_owner = None, None
     elif previous is not None:
@@ -419,6 +441,16 @@ def unbind(
     return UnbindResult(
         removed=binding_view(triple, _owner_stub(triple, title)), history_id=history_id
     )
+
+
+def _replaced_by_lost_attempt(
+    actor: Actor, triple: Triple, seen: Triple | None | Unseen
+) -> tuple[Triple | None, dict[str, Any] | None]:
+    """What a bind whose first answer was lost replaced: the binding the user saw, if other."""
+    if isinstance(seen, Unseen) or seen is None or seen == triple:
+        return None, None
+    title = last_known_title(actor.portal_id, seen.owner_type_id, seen.owner_id)
+    return seen, _owner_stub(seen, title)
 
 
 def _owner_stub(triple: Triple, title: str | None) -> dict[str, Any]:

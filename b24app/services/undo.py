@@ -49,7 +49,10 @@ def undo(source: TokenSource, actor: Actor, lang: str, record_id: int) -> UndoRe
         if record.outcome != BindingOutcome.UNBOUND or read_current(source, record.order_id):
             raise Conflict("undo_conflict")
         restore = left
-    result = bind(source, actor, lang, restore, undo_of=record_id)
+    # The order is as the attempt left it (checked above): bound to ``left`` after a bind,
+    # unbound after an unbind.
+    seen = left if record.action == BindingAction.BIND else None
+    result = bind(source, actor, lang, restore, seen=seen, undo_of=record_id)
     answer = {
         "binding": result.binding,
         "replaced": result.replaced,

@@ -276,11 +276,20 @@ def create_binding() -> dict[str, Any]:
     """Bind an order to a deal or invoice (replacing its owner) in one Bitrix24 batch."""
     session = _writer()
     body = _body()
+    seen: bindings.Triple | None | bindings.Unseen = bindings.UNSEEN
+    if "seenOwner" in body.model_fields_set:
+        owner = body.seenOwner
+        seen = (
+            None
+            if owner is None
+            else bindings.Triple(body.orderId, owner.ownerTypeId, owner.ownerId)
+        )
     result = bindings.bind(
         _tokens(session),
         _actor(session),
         session.lang,
         bindings.Triple(body.orderId, body.ownerTypeId, body.ownerId),
+        seen=seen,
     )
     return {
         "binding": result.binding,

@@ -87,12 +87,27 @@ class HistoryQuery(_Query):
     cursor: Cursor | None = None
 
 
+class SeenOwner(_Body):
+    """The owner the user saw the order bound to."""
+
+    ownerTypeId: OwnerTypeId
+    ownerId: Id
+
+
 class BindBody(_Body):
     """``POST /api/bindings``."""
 
     orderId: Id
     ownerTypeId: OwnerTypeId
     ownerId: Id
+    seenOwner: SeenOwner | None = Field(
+        None,
+        description=(
+            "The owner the user saw the order bound to when asking (null: seen unbound;"
+            " leave it out when not known). Names what the bind replaced if Bitrix24's"
+            " first answer was lost and the repeat finds the order already bound."
+        ),
+    )
 
 
 # -- answers ------------------------------------------------------------------------------

@@ -145,7 +145,15 @@ export function createBinder({ orderId = null, owner = null, canBind, onChanged 
     try {
       const answer = await api('bindings', {
         method: 'POST',
-        body: { orderId: orderIdNow, ownerTypeId: chosen.ownerTypeId, ownerId: chosen.id },
+        body: {
+          orderId: orderIdNow,
+          ownerTypeId: chosen.ownerTypeId,
+          ownerId: chosen.id,
+          // What the user saw: if Bitrix24's first answer is lost, it names what was replaced.
+          seenOwner: state.binding
+            ? { ownerTypeId: state.binding.ownerTypeId, ownerId: state.binding.ownerId }
+            : null,
+        },
       });
       const binding = answer.binding || { orderId: orderIdNow, ownerTypeId: chosen.ownerTypeId, ownerId: chosen.id };
       state.binding = { ...binding, owner: binding.owner || { ...chosen } };

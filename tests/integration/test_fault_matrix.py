@@ -92,6 +92,7 @@ FAULTS = [
         "user-access", {"status": 403, "error": "user_access_error"}, 1, (403, "user_access_error")
     ),
 ]
+FAULTS_BY_NAME = {fault.name: fault for fault in FAULTS}
 BY_NAME = {fault.name: fault for fault in FAULTS}
 
 
@@ -267,14 +268,15 @@ def admin(app, portal24):
     return portal24.session(user_id=1)
 
 
-def bind(portal24, session, order_id, owner_id, owner_type_id=2):
-    """POST a binding."""
-    return portal24.api(
-        "/api/bindings",
-        session,
-        method="POST",
-        json={"orderId": order_id, "ownerTypeId": owner_type_id, "ownerId": owner_id},
-    )
+NOT_SAID = object()
+
+
+def bind(portal24, session, order_id, owner_id, owner_type_id=2, seen=NOT_SAID):
+    """POST a binding; ``seen`` is the (ownerTypeId, ownerId) the page showed, or None."""
+    body = {"orderId": order_id, "ownerTypeId": owner_type_id, "ownerId": owner_id}
+    if seen is not NOT_SAID:
+        body["seenOwner"] = None if seen is None else {"ownerTypeId": seen[0], "ownerId": seen[1]}
+    return portal24.api("/api/bindings", session, method="POST", json=body)
 
 
 def recover(app, portal24, fault: Fault, old_endpoint: str | None) -> str:
@@ -371,7 +373,8 @@ def test_bind(app, portal24, admin, monkeypatch, fault, order_id, before):
         old = stored_portals(app)[0].client_endpoint
     prepare(app, portal24, monkeypatch, fault, "*")
 
-    response = bind(portal24, admin, order_id, 2)
+    # As the page does: the bind names the owner the user saw.
+    response = bind(portal24, admin, order_id, 2, seen=before)
 
     clear_faults(portal24)
     assert_endpoint_after(app, portal24, fault)
@@ -388,10 +391,9 @@ def test_bind(app, portal24, admin, monkeypatch, fault, order_id, before):
     if expect is None:
         assert response.status_code == 200, response.text
         answer = response.json()
+        # After a lost answer the repeat reads the first attempt's own binding; what it
+        # replaced is the owner the page showed.
         outcome = "bound" if before is None else "replaced"
-        if fault.name == "lost-once":
-            # The retry finds the first attempt's binding: "already bound" (architecture.md).
-            outcome, before = "already_bound", None
         assert answer["outcome"] == outcome == row.outcome
         assert answer["historyId"] == row.id
         assert binding_in_sandbox(portal24, order_id) == (2, 2)
@@ -409,6 +411,48 @@ def test_bind(app, portal24, admin, monkeypatch, fault, order_id, before):
         again = bind(portal24, session, order_id, 2)
         assert again.status_code == 200, again.text
         assert binding_in_sandbox(portal24, order_id) == (2, 2)
+
+
+def test_a_lost_rebind_names_the_owner_the_page_showed_and_can_be_undone(
+    app, portal24, admin, monkeypatch
+):
+    # Order 2 is on deal 1; its first answer is lost, the repeat finds it on deal 2 already.
+    prepare(app, portal24, monkeypatch, FAULTS_BY_NAME["lost-once"], "*")
+    response = bind(portal24, admin, 2, 2, seen=(2, 1))
+    clear_faults(portal24)
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["outcome"] == "replaced"
+    assert (answer["replaced"]["ownerTypeId"], answer["replaced"]["ownerId"]) == (2, 1)
+    # The undo puts back what was really there before.
+    undone = portal24.api(f"/api/history/{answer['historyId']}/undo", admin, method="POST")
+    assert undone.status_code == 200, undone.text
+    assert binding_in_sandbox(portal24, 2) == (2, 1)
+
+
+def test_a_lost_rebind_that_says_nothing_seen_is_recorded_as_already_bound(
+    app, portal24, admin, monkeypatch
+):
+    # A client that does not say what it saw: the repeat's reading is all there is.
+    prepare(app, portal24, monkeypatch, FAULTS_BY_NAME["lost-once"], "*")
+    response = bind(portal24, admin, 2, 2)
+    clear_faults(portal24)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == "already_bound"
+    assert response.json()["replaced"] is None
+    assert binding_in_sandbox(portal24, 2) == (2, 2)
+
+
+def test_a_seen_owner_changes_nothing_when_no_answer_was_lost(app, portal24, admin):
+    # The portal's own reading wins: the page saw deal 5, the order is really on deal 1.
+    response = bind(portal24, admin, 2, 2, seen=(2, 5))
+
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["outcome"] == "replaced"
+    assert (answer["replaced"]["ownerTypeId"], answer["replaced"]["ownerId"]) == (2, 1)
 
 
 # -- unbind --------------------------------------------------------------------------------
