@@ -246,6 +246,23 @@ def test_a_binding_add_is_retried_and_its_duplicate_answer_confirms_the_lost_suc
     assert len(portal.requests) == 2
 
 
+@pytest.mark.parametrize(
+    ("first", "lost"),
+    [
+        (httpx.ReadTimeout("slow"), True),  # may have run: the answer describes its work
+        (httpx.Response(200, content=b"<html>"), True),  # ran, its answer broken
+        (err(503, "QUERY_LIMIT_EXCEEDED"), False),  # refused before it ran
+        (httpx.ConnectError("refused"), False),  # never arrived
+    ],
+)
+def test_an_answer_after_an_attempt_that_may_have_run_says_so(first, lost):
+    portal = Portal(first, ok({"current": []}))
+    commands = {"current": ("crm.orderentity.list", {}), "add": ("crm.orderentity.add", {})}
+    result = make_client(portal).batch(FakeAuth(), commands)
+    assert len(portal.requests) == 2
+    assert result.after_lost_answer is lost
+
+
 def test_a_first_duplicate_answer_stays_an_error():
     duplicate = err(400, "201650000001", "Duplicate entry for key [ownerId, ownerTypeId, orderId]")
     with pytest.raises(AlreadyBound):
