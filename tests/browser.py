@@ -20,6 +20,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
+# Playwright's own timeout for assertions.
+EXPECT_DEFAULT_MS = 5_000
+
 needs_chromium = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing: browser tests need it"
 )
@@ -36,3 +39,27 @@ def launched_chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def fresh_page(
+    browser: Any, *, wait_ms: int, expect_ms: int | None = None, **context: Any
+) -> Iterator[Any]:
+    """A page in a context of its own (nothing shared between tests), closed afterwards.
+
+    ``wait_ms`` is the page's default timeout; with ``expect_ms`` Playwright's assertions
+    wait that long too (and go back to ``expect_ms``'s default, 5 s, afterwards).
+    """
+    from playwright.sync_api import expect
+
+    opened_context = browser.new_context(**context)
+    opened = opened_context.new_page()
+    opened.set_default_timeout(wait_ms)
+    if expect_ms is not None:
+        expect.set_options(timeout=expect_ms)
+    try:
+        yield opened
+    finally:
+        if expect_ms is not None:
+            expect.set_options(timeout=EXPECT_DEFAULT_MS)
+        opened_context.close()

@@ -18,6 +18,7 @@ import pytest
 
 from b24sandbox.config import SandboxConfig
 from b24sandbox.server import RunningSandbox, start_sandbox
+from tests.browser import launched_chromium
 from tests.log_audit import no_secret_in_any_log  # noqa: F401  (session-wide log audit)
 
 # Nothing listens here (port 9 is "discard"): deliveries to the app fail fast unless a
@@ -147,3 +148,10 @@ def sandbox(sandbox_server: RunningSandbox, sandbox_app_url: str) -> Iterator[Sa
         handle = SandboxHandle(sandbox_server, http)
         handle.control("reset", {"app_url": sandbox_app_url})
         yield handle
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, launched once for a module of browser tests."""
+    with launched_chromium() as launched:
+        yield launched

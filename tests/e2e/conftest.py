@@ -15,11 +15,10 @@ import httpx
 import pytest
 
 from b24sandbox.server import RunningSandbox
-from tests.browser import launched_chromium
+from tests.browser import fresh_page
 from tests.e2e.harness import Portal, ServedApp, served_app
 
 WAIT_MS = 10_000
-EXPECT_DEFAULT_MS = 5_000  # Playwright's own
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +40,10 @@ def portal(sandbox_server: RunningSandbox, served: ServedApp) -> Iterator[Portal
         yield handle
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Chromium, once for the module."""
-    with launched_chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A fresh page (nothing shared between tests) with waits that allow a slow request."""
-    from playwright.sync_api import expect
-
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(WAIT_MS)
-    expect.set_options(timeout=WAIT_MS)
-    yield opened
-    expect.set_options(timeout=EXPECT_DEFAULT_MS)
-    context.close()
+    with fresh_page(
+        browser, wait_ms=WAIT_MS, expect_ms=WAIT_MS, viewport={"width": 1280, "height": 900}
+    ) as opened:
+        yield opened

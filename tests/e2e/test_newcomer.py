@@ -25,12 +25,11 @@ import pytest
 from cryptography.fernet import Fernet
 
 from b24app.config import ENVIRONMENT
-from tests.browser import launched_chromium, needs_chromium
+from tests.browser import fresh_page, needs_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60
 WAIT_MS = 15_000
-EXPECT_DEFAULT_MS = 5_000  # Playwright's own
 
 
 class DevRun:
@@ -172,24 +171,12 @@ def start_devrun(isolated_env: dict[str, str]) -> Iterator[Any]:
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
-    """Launch Debian's Chromium headless."""
-    with launched_chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """Open a fresh page; waits and assertions allow for a slow first request."""
-    from playwright.sync_api import expect
-
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(WAIT_MS)
-    expect.set_options(timeout=WAIT_MS)
-    yield opened
-    expect.set_options(timeout=EXPECT_DEFAULT_MS)
-    context.close()
+    with fresh_page(
+        browser, wait_ms=WAIT_MS, expect_ms=WAIT_MS, viewport={"width": 1280, "height": 900}
+    ) as opened:
+        yield opened
 
 
 @pytest.mark.e2e

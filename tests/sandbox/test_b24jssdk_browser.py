@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import launched_chromium, needs_chromium
+from tests.browser import fresh_page, needs_chromium
 from tests.sandbox.b24jssdk_app import SdkTestApp, start_sdk_test_app
 
 WAIT_MS = 10_000
@@ -39,21 +39,11 @@ def sandbox_app_url(sdk_app: SdkTestApp) -> str:
     return sdk_app.url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Launch Debian's Chromium once for the module."""
-    with launched_chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """Open a fresh browser page."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
-    opened = context.new_page()
-    opened.set_default_timeout(WAIT_MS)
-    yield opened
-    context.close()
+    with fresh_page(browser, wait_ms=WAIT_MS, viewport={"width": 1280, "height": 860}) as opened:
+        yield opened
 
 
 def sdk_frame(page: Any) -> Any:

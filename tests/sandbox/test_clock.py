@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,7 +13,7 @@ import pytest
 from b24sandbox import tokens
 from b24sandbox.clock import MAX_ADVANCE, SandboxClock
 from b24sandbox.server import create_portal_app
-from tests.sandbox.receiver import Receiver, start_receiver
+from tests.sandbox.receiver import Receiver
 
 DAY = 24 * 3600
 
@@ -298,14 +297,6 @@ def test_the_call_log_stamps_calls_with_the_clock(sandbox):
     after = sandbox.clock()["now"]
     (call,) = sandbox.calls()["calls"]
     assert before <= call["ts"] <= after
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A tiny app that records the sandbox's deliveries."""
-    running = start_receiver()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

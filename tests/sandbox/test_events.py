@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.log_audit import request_lines_unlogged
-from tests.sandbox.receiver import Receiver, start_receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A tiny app that records the sandbox's deliveries."""
-    running = start_receiver()
-    yield running
-    running.stop()
+from tests.sandbox.receiver import Receiver
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import launched_chromium, needs_chromium
+from tests.browser import fresh_page, needs_chromium
 from tests.sandbox.portal_test_app import Received, RecordingApp, start_test_app
 
 WAIT_MS = 10_000
@@ -38,22 +38,14 @@ def sandbox_app_url(recording_app: RecordingApp) -> str:
     return recording_app.url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Launch Debian's Chromium once for the module."""
-    with launched_chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """Open a fresh browser page (no cookies shared between tests)."""
     # Without motion the slider stands at its place at once, so its box can be measured.
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, reduced_motion="reduce")
-    opened = context.new_page()
-    opened.set_default_timeout(WAIT_MS)
-    yield opened
-    context.close()
+    with fresh_page(
+        browser, wait_ms=WAIT_MS, viewport={"width": 1280, "height": 860}, reduced_motion="reduce"
+    ) as opened:
+        yield opened
 
 
 def frame_posts(app: RecordingApp, path: str) -> list[Received]:
