@@ -142,11 +142,56 @@ return {'ok', tostring(wait)}
 """
 
 
-# Seconds the shared limiter keeps to the local bucket after Redis failed.
-RETRY_SHARED_AFTER = 30.0
+class StoredRateLimiter(RateLimiter):
+    """The leaky bucket kept in a store every process shares, the local bucket as fallback.
+
+    When the store cannot be reached the limiter keeps to the process-local bucket for
+    ``retry_after`` seconds, rather than failing the call or paying the store's timeout on
+    every call. Subclasses count one request in the store (:meth:`_reserve_stored`).
+    """
+
+    store_name = "shared"
+    store_errors: tuple[type[Exception], ...] = (Exception,)
+    retry_after = 30.0
+
+    def __init__(
+        self,
+        rate: float = 2.0,
+        threshold: float = 40.0,
+        *,
+        max_wait: float | None = 120.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(rate, threshold, max_wait=max_wait, clock=clock, sleep=sleep)
+        self._down_until = 0.0
+
+    def reserve(
+        self, key: str, max_wait: float | None = None, threshold: float | None = None
+    ) -> float:
+        """Count one request for ``key`` in the store and return how long to wait first."""
+        if self._clock() < self._down_until:
+            return super().reserve(key, max_wait, threshold)
+        try:
+            return self._reserve_stored(key, self._max_wait(max_wait), self._threshold(threshold))
+        except QueueTooLong:
+            raise
+        except self.store_errors as exc:
+            log.warning(
+                "%s rate limiter unavailable (%s); local bucket for %ss",
+                self.store_name,
+                type(exc).__name__,
+                self.retry_after,
+            )
+            self._down_until = self._clock() + self.retry_after
+            return super().reserve(key, max_wait, threshold)
+
+    def _reserve_stored(self, key: str, bound: float | None, top: float) -> float:
+        """Count one request in the store; return the wait, or raise QueueTooLong."""
+        raise NotImplementedError
 
 
-class SharedRateLimiter(RateLimiter):
+class SharedRateLimiter(StoredRateLimiter):
     """The same leaky bucket kept in Redis, so every worker process and host shares it.
 
     Several gunicorn workers each with their own bucket would together exceed the portal's
@@ -169,29 +214,11 @@ class SharedRateLimiter(RateLimiter):
         self._redis = redis_client
         self._prefix = prefix
         self._script = redis_client.register_script(_RESERVE_SCRIPT)
-        self._down_until = 0.0
 
-    def reserve(
-        self, key: str, max_wait: float | None = None, threshold: float | None = None
-    ) -> float:
-        """Count one request for ``key`` in Redis and return how long to wait before sending."""
-        # After a failure, stay local for a while instead of paying a timeout on every call.
-        if self._clock() < self._down_until:
-            return super().reserve(key, max_wait, threshold)
-        bound = self._max_wait(max_wait)
+    def _reserve_stored(self, key: str, bound: float | None, top: float) -> float:
+        """Count one request for ``key`` in Redis (any Redis failure: the local bucket)."""
         lua_bound = -1.0 if bound is None else bound
-        try:
-            verdict, wait = self._script(
-                keys=[self._prefix + key], args=[self.rate, self._threshold(threshold), lua_bound]
-            )
-        except Exception as exc:  # any Redis failure: keep working with the local bucket
-            log.warning(
-                "shared rate limiter unavailable (%s); local bucket for %ss",
-                type(exc).__name__,
-                RETRY_SHARED_AFTER,
-            )
-            self._down_until = self._clock() + RETRY_SHARED_AFTER
-            return super().reserve(key, max_wait, threshold)
+        verdict, wait = self._script(keys=[self._prefix + key], args=[self.rate, top, lua_bound])
         if _text(verdict) == "refused":
             raise QueueTooLong(float(_text(wait)))
         return float(_text(wait))

@@ -11,7 +11,6 @@ reached the process falls back to its own bucket for a while.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -19,18 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from b24app.bitrix.ratelimit import RateLimiter
+from b24app.bitrix.ratelimit import StoredRateLimiter
 from b24app.models import RateBucket
 from b24app.services.tokens import write_session
 
-log = logging.getLogger(__name__)
 
-# Seconds the limiter keeps to the local bucket after the database failed.
-RETRY_DATABASE_AFTER = 30.0
-
-
-class DatabaseRateLimiter(RateLimiter):
+class DatabaseRateLimiter(StoredRateLimiter):
     """The leaky bucket of :class:`RateLimiter`, shared through the ``rate_buckets`` table."""
+
+    store_name = "database"
+    store_errors = (SQLAlchemyError,)
 
     def __init__(
         self,
@@ -44,35 +41,19 @@ class DatabaseRateLimiter(RateLimiter):
     ) -> None:
         super().__init__(rate, threshold, max_wait=max_wait, clock=clock, sleep=sleep)
         self._engine = engine
-        self._down_until = 0.0
 
-    def reserve(
-        self, key: str, max_wait: float | None = None, threshold: float | None = None
-    ) -> float:
-        """Count one request for ``key`` in the database; return how long to wait first."""
-        if self._clock() < self._down_until:
-            return super().reserve(key, max_wait, threshold)
-        bound = self._max_wait(max_wait)
-        top = self._threshold(threshold)
-        try:
-            with write_session(self._engine) as session:
-                row = session.scalars(
-                    select(RateBucket).where(RateBucket.key == key).with_for_update()
-                ).one_or_none()
-                now = self._clock()
-                if row is None:
-                    row = RateBucket(key=key, level=0.0, since=now)
-                    session.add(row)
-                row.level, wait = self._admit(self.drain(row.level, row.since, now), top, bound)
-                row.since = now
-        except SQLAlchemyError as exc:
-            log.warning(
-                "database rate limiter unavailable (%s); local bucket for %ss",
-                type(exc).__name__,
-                RETRY_DATABASE_AFTER,
-            )
-            self._down_until = self._clock() + RETRY_DATABASE_AFTER
-            return super().reserve(key, max_wait, threshold)
+    def _reserve_stored(self, key: str, bound: float | None, top: float) -> float:
+        """Count one request for ``key`` in its row, in one short locked transaction."""
+        with write_session(self._engine) as session:
+            row = session.scalars(
+                select(RateBucket).where(RateBucket.key == key).with_for_update()
+            ).one_or_none()
+            now = self._clock()
+            if row is None:
+                row = RateBucket(key=key, level=0.0, since=now)
+                session.add(row)
+            row.level, wait = self._admit(self.drain(row.level, row.since, now), top, bound)
+            row.since = now
         return wait
 
     def level(self, key: str) -> float:
