@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { byId, part, setText, show } from './dom.js';
-import { confirmDialog, refuseControl, showError, writesRefused } from './feedback.js';
+import { confirmDialog, listLoader, refuseControl, showError, writesRefused } from './feedback.js';
 import { t, tn } from './i18n.js';
 import { boundOrderRow, ownerParams } from './rows.js';
 
@@ -17,7 +17,6 @@ export function createBindingsList({ ownerTypeId, ownerId, owner, onChanged = ()
   const status = part(root, 'status');
   const result = part(root, 'result');
   let cursor = null;
-  let sequence = 0;
   let count = 0;
   let thisOwner = owner;
 
@@ -28,42 +27,28 @@ export function createBindingsList({ ownerTypeId, ownerId, owner, onChanged = ()
     part(root, 'count').textContent = count ? text : '';
   }
 
-  async function load(reset) {
-    const mine = ++sequence;
-    root.setAttribute('aria-busy', 'true');
-    show(error, false);
-    if (reset) show(loading, !rows.children.length);
-    try {
-      const page = await api('bindings', { query: { ownerTypeId, ownerId, cursor: reset ? null : cursor } });
-      if (mine !== sequence) return;
-      if (reset) {
-        rows.replaceChildren();
-        count = 0;
-      }
-      for (const entry of page.items || []) {
-        const fragment = boundOrderRow(entry.order);
-        const row = fragment.firstElementChild;
-        row.dataset.orderId = String(entry.order.id);
-        row.dataset.orderNumber = entry.order.accountNumber || String(entry.order.id);
-        const unbind = row.querySelector('[data-js-unbind]');
-        if (unbind && writesRefused()) refuseControl(unbind);
-        rows.append(fragment);
-        count += 1;
-      }
-      cursor = page.nextCursor || null;
-      show(more, Boolean(cursor));
-      show(empty, count === 0);
-      announce();
-    } catch (failure) {
-      if (mine !== sequence) return;
-      showError(error, failure);
-    } finally {
-      if (mine === sequence) {
-        root.setAttribute('aria-busy', 'false');
-        show(loading, false);
-      }
+  const load = listLoader({ root, rows, loading, error }, async (reset, current) => {
+    const page = await api('bindings', { query: { ownerTypeId, ownerId, cursor: reset ? null : cursor } });
+    if (!current()) return;
+    if (reset) {
+      rows.replaceChildren();
+      count = 0;
     }
-  }
+    for (const entry of page.items || []) {
+      const fragment = boundOrderRow(entry.order);
+      const row = fragment.firstElementChild;
+      row.dataset.orderId = String(entry.order.id);
+      row.dataset.orderNumber = entry.order.accountNumber || String(entry.order.id);
+      const unbind = row.querySelector('[data-js-unbind]');
+      if (unbind && writesRefused()) refuseControl(unbind);
+      rows.append(fragment);
+      count += 1;
+    }
+    cursor = page.nextCursor || null;
+    show(more, Boolean(cursor));
+    show(empty, count === 0);
+    announce();
+  });
 
   rows.addEventListener('click', async (event) => {
     const button = event.target instanceof Element ? event.target.closest('[data-js-unbind]') : null;

@@ -92,3 +92,28 @@ export function confirmDialog(text, dialogId = 'unbind-dialog') {
     part(dialog, 'cancel')?.focus();
   });
 }
+
+// The loads of one paged list: load(reset) runs work(reset, current), where current() turns
+// false once a newer load has started (its answers are stale then). The list is busy while
+// a load runs, its loading row shows on a reset of an empty list, and a failure of the
+// newest load shows in the list's error region.
+export function listLoader({ root, rows, loading, error }, work) {
+  let sequence = 0;
+  return async function load(reset) {
+    const mine = ++sequence;
+    const current = () => mine === sequence;
+    root.setAttribute('aria-busy', 'true');
+    show(error, false);
+    if (reset) show(loading, !rows.children.length);
+    try {
+      await work(reset, current);
+    } catch (failure) {
+      if (current()) showError(error, failure);
+    } finally {
+      if (current()) {
+        root.setAttribute('aria-busy', 'false');
+        show(loading, false);
+      }
+    }
+  };
+}

@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { byId, field, part, setField, show, cloneTemplate } from './dom.js';
-import { refuseControl, showError, writesRefused } from './feedback.js';
+import { listLoader, refuseControl, showError, writesRefused } from './feedback.js';
 import { dateTime, t } from './i18n.js';
 import { ownerView } from './rows.js';
 
@@ -72,34 +72,19 @@ export function createHistory({ canUndo, onChanged = () => {} }) {
   const status = part(root, 'status');
   const result = part(root, 'result');
   let cursor = null;
-  let sequence = 0;
 
-  async function load(reset) {
-    const mine = ++sequence;
-    root.setAttribute('aria-busy', 'true');
-    show(error, false);
-    if (reset) show(loading, !rows.children.length);
-    try {
-      const page = await api('history', { query: { cursor: reset ? null : cursor } });
-      if (mine !== sequence) return;
-      const fragment = document.createDocumentFragment();
-      for (const entry of page.items || []) fragment.append(entryRow(entry, canUndo));
-      if (reset) rows.replaceChildren(fragment);
-      else rows.append(fragment);
-      cursor = page.nextCursor || null;
-      show(more, Boolean(cursor));
-      show(empty, rows.children.length === 0);
-      status.textContent = rows.children.length ? '' : t('ui.history.empty');
-    } catch (failure) {
-      if (mine !== sequence) return;
-      showError(error, failure);
-    } finally {
-      if (mine === sequence) {
-        root.setAttribute('aria-busy', 'false');
-        show(loading, false);
-      }
-    }
-  }
+  const load = listLoader({ root, rows, loading, error }, async (reset, current) => {
+    const page = await api('history', { query: { cursor: reset ? null : cursor } });
+    if (!current()) return;
+    const fragment = document.createDocumentFragment();
+    for (const entry of page.items || []) fragment.append(entryRow(entry, canUndo));
+    if (reset) rows.replaceChildren(fragment);
+    else rows.append(fragment);
+    cursor = page.nextCursor || null;
+    show(more, Boolean(cursor));
+    show(empty, rows.children.length === 0);
+    status.textContent = rows.children.length ? '' : t('ui.history.empty');
+  });
 
   rows.addEventListener('click', async (event) => {
     const button = event.target instanceof Element ? event.target.closest('[data-js-undo]') : null;

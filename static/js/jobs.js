@@ -4,7 +4,7 @@
 
 import { api } from './api.js';
 import { byId, cloneTemplate, field, part, setField, show } from './dom.js';
-import { confirmDialog, refuseControl, showError, writesRefused } from './feedback.js';
+import { confirmDialog, listLoader, refuseControl, showError, writesRefused } from './feedback.js';
 import { dateTime, t, tn } from './i18n.js';
 import { countsSummary, isActive, jobName, jobOwner, stateBadge } from './job.js';
 import { ownerPhrase, ownerView, sameOwner } from './rows.js';
@@ -54,7 +54,6 @@ export function createJobsList({ canWrite, owner = null, jobView, onUndone = () 
   const result = root.querySelector(':scope > [data-js-result]');
   const known = new Map();
   let cursor = null;
-  let sequence = 0;
   let followed = false;
 
   const belongs = (job) => !owner || sameOwner(jobOwner(job), owner);
@@ -68,46 +67,32 @@ export function createJobsList({ canWrite, owner = null, jobView, onUndone = () 
     else rows.append(fragment);
   }
 
-  async function load(reset) {
-    const mine = ++sequence;
-    root.setAttribute('aria-busy', 'true');
-    show(error, false);
-    if (reset) show(loading, !rows.children.length);
-    try {
-      let next = reset ? null : cursor;
-      let found = [];
-      for (let pages = 0; pages < MAX_EMPTY_PAGES; pages += 1) {
-        const page = await api('jobs', { query: { cursor: next } });
-        if (mine !== sequence) return;
-        found = found.concat((page.items || []).filter(belongs));
-        next = page.nextCursor || null;
-        if (found.length || !next) break;
-      }
-      if (reset) {
-        rows.replaceChildren();
-        known.clear();
-      }
-      for (const job of found) put(job);
-      cursor = next;
-      show(more, Boolean(cursor));
-      show(empty, rows.children.length === 0);
-      status.textContent = rows.children.length ? '' : t('ui.jobs.empty');
-      // Reopened while a job runs: show its progress again (the newest one).
-      if (!followed) {
-        followed = true;
-        const running = found.find(isActive);
-        if (running && !jobView.current()) jobView.watch(running);
-      }
-    } catch (failure) {
-      if (mine !== sequence) return;
-      showError(error, failure);
-    } finally {
-      if (mine === sequence) {
-        root.setAttribute('aria-busy', 'false');
-        show(loading, false);
-      }
+  const load = listLoader({ root, rows, loading, error }, async (reset, current) => {
+    let next = reset ? null : cursor;
+    let found = [];
+    for (let pages = 0; pages < MAX_EMPTY_PAGES; pages += 1) {
+      const page = await api('jobs', { query: { cursor: next } });
+      if (!current()) return;
+      found = found.concat((page.items || []).filter(belongs));
+      next = page.nextCursor || null;
+      if (found.length || !next) break;
     }
-  }
+    if (reset) {
+      rows.replaceChildren();
+      known.clear();
+    }
+    for (const job of found) put(job);
+    cursor = next;
+    show(more, Boolean(cursor));
+    show(empty, rows.children.length === 0);
+    status.textContent = rows.children.length ? '' : t('ui.jobs.empty');
+    // Reopened while a job runs: show its progress again (the newest one).
+    if (!followed) {
+      followed = true;
+      const running = found.find(isActive);
+      if (running && !jobView.current()) jobView.watch(running);
+    }
+  });
 
   async function undo(button, job) {
     const changed = (Number(job.counts?.bound) || 0) + (Number(job.counts?.replaced) || 0);
