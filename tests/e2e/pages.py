@@ -117,15 +117,21 @@ def pick_with_keyboard(page: Any, app: Any, combobox: Any, typed: str, wanted: s
     listbox = app.locator(f'[id="{combobox.get_attribute("aria-controls")}"]')
     expect(listbox.get_by_role("option", name=pattern).first).to_be_visible()
     expect(listbox).to_have_attribute("aria-busy", "false")
+    walk_to_option(page, app, combobox, pattern, wanted)
+    page.keyboard.press("Enter")
+    expect(combobox).to_have_attribute("aria-expanded", "false")
+
+
+def walk_to_option(
+    page: Any, app: Any, combobox: Any, pattern: re.Pattern[str], wanted: str
+) -> None:
+    """Press ArrowDown until the active option's text matches ``pattern`` (60 presses at most)."""
     for _ in range(60):
         page.keyboard.press("ArrowDown")
         active = combobox.get_attribute("aria-activedescendant")
         if active and pattern.search(app.locator(f'[id="{active}"]').inner_text()):
-            break
-    else:
-        raise AssertionError(f"no option named {wanted!r} was reached with ArrowDown")
-    page.keyboard.press("Enter")
-    expect(combobox).to_have_attribute("aria-expanded", "false")
+            return
+    raise AssertionError(f"no option named {wanted!r} was reached with ArrowDown")
 
 
 def contrast_failures(page: Any) -> list[dict[str, Any]]:
