@@ -27,8 +27,9 @@ function messages(foundKey) {
   };
 }
 
-export function orderPicker(root, onChange) {
-  return new Combobox(root, {
+// What both order pickers search, show and say.
+function orderOptions(onChange) {
+  return {
     search: (q, cursor, signal) => api('orders', { query: { q, cursor }, signal }),
     renderOption: orderOption,
     labelOf: orderLabel,
@@ -36,7 +37,11 @@ export function orderPicker(root, onChange) {
     onChange,
     onError: pickerError,
     messages: messages('ui.found.orders'),
-  });
+  };
+}
+
+export function orderPicker(root, onChange) {
+  return new Combobox(root, orderOptions(onChange));
 }
 
 // The owner picker searches the type chosen in the switch; switching relabels and resets it.
@@ -79,14 +84,8 @@ export function ownerPicker(root, switchRoot, onChange) {
 // an order and keeps the list open). onChange(orders[]); onToggle(order, chosen).
 export function multiOrderPicker(root, { onChange, onToggle }) {
   return new Combobox(root, {
-    search: (q, cursor, signal) => api('orders', { query: { q, cursor }, signal }),
-    renderOption: orderOption,
-    labelOf: orderLabel,
-    keyOf: (order) => String(order.id),
-    onChange,
+    ...orderOptions(onChange),
     onToggle,
-    onError: pickerError,
-    messages: messages('ui.found.orders'),
     multiple: true,
   });
 }
