@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, TypeVar
 
 from flask import Flask
@@ -51,6 +52,27 @@ def detached(instance: T) -> T:
     db.session.expunge(instance)
     db.session.close()
     return instance
+
+
+_read_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def read_engine() -> Engine:
+    """Return the app's engine for reads of one statement: autocommit on PostgreSQL.
+
+    A read in a transaction of its own costs a BEGIN and a ROLLBACK round trip beside the
+    query; one statement sees one snapshot either way. The engine shares the app's pool;
+    SQLAlchemy restores each connection's transaction mode when it goes back. SQLite (whose
+    transactions this module starts itself) gets the app's engine unchanged.
+    """
+    engine: Engine = db.engine
+    found = _read_engines.get(engine)
+    if found is None:
+        found = engine
+        if engine.dialect.name == "postgresql":
+            found = engine.execution_options(isolation_level="AUTOCOMMIT")
+        _read_engines[engine] = found
+    return found
 
 
 def init_extensions(app: Flask, migrations_dir: str) -> None:

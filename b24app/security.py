@@ -25,9 +25,9 @@ from joserfc.jwk import OctKey
 from werkzeug.wrappers import Response
 
 from b24app.errors import AppError, BadRequest, Unauthorized
-from b24app.extensions import db, detached
 from b24app.models import Portal
 from b24app.rights import Rights
+from b24app.services.prefetch import read_for_session
 
 ALGORITHM = "HS256"
 STATE_TTL = 600
@@ -108,9 +108,9 @@ def verify_session_token(value: str) -> SessionContext:
         rights = Rights.from_dict(claims["rights"])
     except (KeyError, TypeError, ValueError) as exc:
         raise Unauthorized("session_invalid") from exc
-    portal = db.session.get(Portal, portal_id)
-    if portal is not None:
-        portal = detached(portal)
+    lang = str(claims.get("lang") or "en")
+    # The caller's token row and catalog come along, for the request's Bitrix24 call.
+    portal = read_for_session(portal_id, user_id, lang)
     if portal is None or not hmac.compare_digest(portal.member_id, member_id):
         raise Unauthorized("session_invalid")
     if not portal.is_installed:
@@ -120,7 +120,7 @@ def verify_session_token(value: str) -> SessionContext:
         user_id=user_id,
         user_name=str(claims.get("name") or ""),
         rights=rights,
-        lang=str(claims.get("lang") or "en"),
+        lang=lang,
         expires_at=int(claims["exp"]),
     )
 

@@ -43,3 +43,33 @@ def post_worker_init(worker: Any) -> None:
         endpoint_guard=gateway.guard,
         timeout=httpx.Timeout(float(app.config["B24_HTTP_TIMEOUT"]), connect=5.0),
     )
+
+
+PROFILE_ENV = "BENCH_PROFILE_DIR"
+_profiler: Any = None
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    """With ``BENCH_PROFILE_DIR`` set, profile every request the worker serves."""
+    global _profiler
+    folder = os.environ.get(PROFILE_ENV)
+    if not folder:
+        return
+    if _profiler is None:
+        import cProfile
+
+        _profiler = cProfile.Profile()
+    _profiler.enable()
+
+
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    """Stop the worker's profiler after a request (it resumes with the next one)."""
+    if _profiler is not None:
+        _profiler.disable()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Write the worker's profile to ``BENCH_PROFILE_DIR/worker-<pid>.pstats``."""
+    folder = os.environ.get(PROFILE_ENV)
+    if _profiler is not None and folder:
+        _profiler.dump_stats(os.path.join(folder, f"worker-{os.getpid()}.pstats"))

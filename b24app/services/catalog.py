@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 from b24app.bitrix.client import BatchResult, TokenSource, extract_rows
 from b24app.bitrix.errors import BitrixError
 from b24app.errors import from_bitrix
-from b24app.extensions import db
+from b24app.extensions import db, read_engine
 from b24app.models import PortalCatalog, utcnow
+from b24app.services import prefetch
 from b24app.services.gateway import gateway
 from b24app.services.tokens import write_session
 
@@ -165,15 +166,20 @@ def catalog_from_batch(batch: BatchResult) -> Catalog | None:
 
 
 def stored_catalog(portal_id: int, lang: str) -> Catalog | None:
-    """Return the portal's fresh catalog in ``lang``, or None."""
-    # A short session of its own: the caller goes on to call Bitrix24, and must not hold a
-    # pooled connection meanwhile (see ``b24app.extensions.detached``).
-    with Session(db.engine) as session:
-        row = session.scalars(
-            select(PortalCatalog).where(
-                PortalCatalog.portal_id == portal_id, PortalCatalog.lang == lang
-            )
-        ).one_or_none()
+    """Return the portal's fresh catalog in ``lang``, or None.
+
+    In an API request the session check has read it already (:mod:`prefetch`).
+    """
+    read, row = prefetch.catalog_row(portal_id, lang)
+    if not read:
+        # A short session of its own: the caller goes on to call Bitrix24, and must not
+        # hold a pooled connection meanwhile (see ``b24app.extensions.detached``).
+        with Session(read_engine()) as session:
+            row = session.scalars(
+                select(PortalCatalog).where(
+                    PortalCatalog.portal_id == portal_id, PortalCatalog.lang == lang
+                )
+            ).one_or_none()
     if row is None or row.fetched_at < utcnow() - CATALOG_TTL:
         return None
     try:
@@ -197,12 +203,14 @@ def store_catalog(portal_id: int, lang: str, catalog: Catalog) -> None:
         index_elements=["portal_id", "lang"],
         set_={"data": statement.excluded.data, "fetched_at": statement.excluded.fetched_at},
     )
+    prefetch.forget()
     with write_session(db.engine) as session:
         session.execute(statement)
 
 
 def forget_catalogs(portal_id: int) -> None:
     """Drop the portal's catalogs (install, uninstall: the portal's setup may differ now)."""
+    prefetch.forget()
     with write_session(db.engine) as session:
         session.execute(delete(PortalCatalog).where(PortalCatalog.portal_id == portal_id))
 

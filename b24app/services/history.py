@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from b24app.extensions import db
+from b24app.extensions import db, read_engine
 from b24app.models import BindingAction, BindingOutcome, BindingRecord
 from b24app.services.owners import OWNER_KINDS
 from b24app.services.tokens import write_session
@@ -79,7 +79,7 @@ def record_attempt(
 
 def _newest(column: Any, *conditions: Any) -> str | None:
     """Return the newest non-empty ``column`` of the attempts matching ``conditions``."""
-    with Session(db.engine) as session:
+    with Session(read_engine()) as session:
         value: str | None = session.scalars(
             select(column)
             .where(*conditions, column.is_not(None))

@@ -27,8 +27,9 @@ from b24app.bitrix.client import Credentials
 from b24app.bitrix.errors import InvalidGrant, InvalidToken
 from b24app.bitrix.oauth import OAuthClient
 from b24app.crypto import SecretUnreadable, TokenCipher, cipher
-from b24app.extensions import SQLITE_IMMEDIATE, db
+from b24app.extensions import SQLITE_IMMEDIATE, db, read_engine
 from b24app.models import Portal, UserToken, utcnow
+from b24app.services import prefetch
 from b24app.services.gateway import gateway
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def store_chain(
     engine: Engine, cipher: TokenCipher, portal_id: int, user_id: int, pair: TokenPair
 ) -> None:
     """Save ``pair`` as the user's chain on the portal (encrypted), reviving a dead chain."""
+    prefetch.forget()
     for attempt in (1, 2):
         try:
             with write_session(engine) as session:
@@ -104,6 +106,15 @@ def store_chain(
                 raise
 
 
+def _usable(token: UserToken | None, portal: Portal | None) -> tuple[UserToken, Portal]:
+    """Return a stored chain and its portal; raise ChainDead when either is unusable."""
+    if token is None or portal is None or token.is_dead:
+        raise ChainDead()
+    if not portal.is_installed:
+        raise ChainDead("the app is not installed on this portal")
+    return token, portal
+
+
 class UserTokenSource:
     """The client's TokenSource for one user of one portal, backed by the database."""
 
@@ -116,8 +127,11 @@ class UserTokenSource:
         user_id: int,
         *,
         clock: Callable[[], float] = time.time,
+        reader: Engine | None = None,
     ) -> None:
         self._engine = engine
+        # Plain reads of the pair may go through an autocommit engine on the same pool.
+        self._reader = reader or engine
         self._cipher = cipher
         self._oauth = oauth
         self.portal_id = portal_id
@@ -157,21 +171,21 @@ class UserTokenSource:
             .where(UserToken.portal_id == self.portal_id, UserToken.user_id == self.user_id)
         )
         row = session.execute(query.with_for_update(of=UserToken) if lock else query).one_or_none()
-        if row is None or row[0].is_dead:
-            raise ChainDead()
-        token, portal = row
-        if not portal.is_installed:
-            raise ChainDead("the app is not installed on this portal")
-        return token, portal
+        return _usable(row[0], row[1]) if row is not None else _usable(None, None)
 
     def current(self) -> Credentials:
-        """Return the stored pair."""
-        with Session(self._engine) as session:
+        """Return the stored pair (as the request's session check read it, the first time)."""
+        prefetched = prefetch.take_token(self.portal_id, self.user_id)
+        if prefetched is not None:
+            token, portal = _usable(*prefetched)
+            return self._credentials(token, portal)
+        with Session(self._reader) as session:
             token, portal = self._load(session, lock=False)
             return self._credentials(token, portal)
 
     def refresh(self, stale: Credentials) -> Credentials:
         """Return a fresh pair replacing ``stale``: adopt a newer stored one, or refresh."""
+        prefetch.forget()
         dead = False
         with write_session(self._engine) as session:
             token, portal = self._load(session, lock=True)
@@ -201,6 +215,7 @@ class UserTokenSource:
 
     def moved(self, new_client_endpoint: str) -> None:
         """Remember the portal's new address (it answered with a redirect)."""
+        prefetch.forget()
         with write_session(self._engine) as session:
             portal = session.get(Portal, self.portal_id)
             if portal is not None:
@@ -260,7 +275,9 @@ class PostedTokenSource:
 
 def token_source(portal_id: int, user_id: int) -> UserTokenSource:
     """Return the token source of a user of a portal, for the current app."""
-    return UserTokenSource(db.engine, cipher(), gateway().oauth, portal_id, user_id)
+    return UserTokenSource(
+        db.engine, cipher(), gateway().oauth, portal_id, user_id, reader=read_engine()
+    )
 
 
 def installer_token_source(portal: Portal) -> UserTokenSource:
