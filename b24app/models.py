@@ -306,3 +306,5 @@ class RateBucket(db.Model):  # type: ignore[name-defined]
     level: Mapped[float] = mapped_column(Float)
     # Unix time of ``level``.
     since: Mapped[float] = mapped_column(Float)
+    # Unix time of the portal's last web (not background) request; None: none yet.
+    web_at: Mapped[float | None] = mapped_column(Float)

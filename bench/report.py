@@ -241,8 +241,9 @@ def render_bulk(result: dict[str, Any]) -> str:
             f"Bound: max((batches - {limits['burst']}) / {limits['rps']:g}, "
             f"(batches - 1) x round trip) + round trip; round trip of one batch "
             f"{ms(trip['median_ms'])} ms (median of {trip['runs']}). "
-            f"'vs {result['job_threshold']:g}': against the same bound with the job's share "
-            f"of the bucket ({result['job_threshold']:g}) instead of {limits['burst']}.",
+            f"'vs {result['job_threshold']:g}': against the same bound with the app's own "
+            f"threshold ({result['job_threshold']:g}, what a job fills on a quiet portal) "
+            f"instead of {limits['burst']}.",
             f"Requests: what the sandbox answered per job (median run), 'per 50': per 50 "
             f"orders (target <= 1.05), refused: "
             f"{REFUSED_CODE} over all runs; {result['seeded_orders']:,} orders seeded.",

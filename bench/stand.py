@@ -276,7 +276,7 @@ def running_stand(
 
     The portal has the sandbox's default seed, or ``orders`` orders. The sandbox's limit
     starts opened wide; the app's client-side bucket too, unless ``client_limit`` keeps the
-    app's own (2 per second, threshold 40, jobs to three quarters of it).
+    app's own (2 per second, threshold 40; jobs to three quarters of it while users click).
     """
     # Daemon request threads: a stuck request cannot keep the process alive.
     server = ThreadedWSGIServer("127.0.0.1", 0, _not_ready, handler=QuietRequestHandler)

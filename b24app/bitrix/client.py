@@ -229,11 +229,11 @@ class BitrixClient:
         clock: Callable[[], float] = time.time,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         rand: Callable[[], float] = random.random,
-        limiter_threshold: float | None = None,
+        background: bool = False,
     ) -> None:
         self._http = http
-        # Background work fills the shared bucket only to this level (None: to the top).
-        self._limiter_threshold = limiter_threshold
+        # Background work (bulk jobs) leaves users room in the shared bucket while they click.
+        self._background = background
         self._limiter = limiter
         self._retry = retry
         self._guard = endpoint_guard
@@ -280,7 +280,7 @@ class BitrixClient:
                     self._limiter.acquire(
                         creds.member_id,
                         max(0.0, deadline - self._clock()),
-                        self._limiter_threshold,
+                        background=self._background,
                     )
                 except QueueTooLong as full:
                     raise BudgetExceeded(full.wait, full) from None

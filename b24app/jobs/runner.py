@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from b24app.bitrix import errors as b24
@@ -258,29 +258,42 @@ def _record(job: Job, items: list[JobItem], outcomes: dict[int, Outcome], worker
         if stored is None or stored.lease_owner != worker:
             # Taken over meanwhile: the new holder sends this batch again and records it.
             return False
-        history = []
+        changes, history = [], []
         for item in items:
             outcome = outcomes.get(item.order_id)
             if outcome is None:
                 continue
-            session.execute(
-                update(JobItem)
-                .where(JobItem.id == item.id, JobItem.state == JobItemState.PENDING.value)
-                .values(
-                    state=outcome.state.value,
-                    error_code=outcome.error_code,
-                    previous_owner_type_id=(
-                        outcome.previous[0] if outcome.previous else item.previous_owner_type_id
-                    ),
-                    previous_owner_id=(
-                        outcome.previous[1] if outcome.previous else item.previous_owner_id
-                    ),
-                )
+            previous = outcome.previous or (item.previous_owner_type_id, item.previous_owner_id)
+            changes.append(
+                {
+                    "item": item.id,
+                    "new_state": outcome.state.value,
+                    "new_error": outcome.error_code,
+                    "previous_type": previous[0],
+                    "previous_id": previous[1],
+                }
             )
             history.append(_history_row(job, item, outcome, now))
+        if changes:
+            # One statement for the batch's items (executemany), not one per item.
+            session.execute(_ITEM_OUTCOME, changes)
         if history:
             session.execute(BindingRecord.__table__.insert(), history)
         return True
+
+
+_ITEMS = JobItem.__table__
+# A pending item takes its outcome; an item already recorded (a batch resent) keeps its own.
+_ITEM_OUTCOME = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item"), _ITEMS.c.state == JobItemState.PENDING.value)
+    .values(
+        state=bindparam("new_state"),
+        error_code=bindparam("new_error"),
+        previous_owner_type_id=bindparam("previous_type"),
+        previous_owner_id=bindparam("previous_id"),
+    )
+)
 
 
 def _history_row(job: Job, item: JobItem, outcome: Outcome, now: datetime) -> dict[str, Any]:

@@ -36,13 +36,23 @@ class DatabaseRateLimiter(StoredRateLimiter):
         threshold: float = 40.0,
         *,
         max_wait: float | None = 120.0,
+        background_share: float = 0.75,
+        quiet_after: float = 30.0,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        super().__init__(rate, threshold, max_wait=max_wait, clock=clock, sleep=sleep)
+        super().__init__(
+            rate,
+            threshold,
+            max_wait=max_wait,
+            background_share=background_share,
+            quiet_after=quiet_after,
+            clock=clock,
+            sleep=sleep,
+        )
         self._engine = engine
 
-    def _reserve_stored(self, key: str, bound: float | None, top: float) -> float:
+    def _reserve_stored(self, key: str, bound: float | None, top: float, background: bool) -> float:
         """Count one request for ``key`` in its row, in one short locked transaction."""
         with write_session(self._engine) as session:
             row = session.scalars(
@@ -52,8 +62,11 @@ class DatabaseRateLimiter(StoredRateLimiter):
             if row is None:
                 row = RateBucket(key=key, level=0.0, since=now)
                 session.add(row)
+            top = self._top(top, background, row.web_at, now)
             row.level, wait = self._admit(self.drain(row.level, row.since, now), top, bound)
             row.since = now
+            if not background:
+                row.web_at = now
         return wait
 
     def level(self, key: str) -> float:

@@ -25,8 +25,6 @@ from b24app.bitrix.retry import RetryPolicy
 # A portal address as Bitrix24 names it: host name (or IPv4) and an optional port.
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?(?::\d{1,5})?$")
 _LOOPBACK_NAMES = {"localhost"}
-# Jobs fill a portal's bucket to three quarters of the app's threshold at most.
-JOB_BUCKET_SHARE = 0.75
 
 
 @dataclass
@@ -36,8 +34,9 @@ class Gateway:
     http: httpx.Client
     guard: EndpointGuard
     rest: BitrixClient
-    # The same portal buckets, for background jobs: a longer budget, and a lower threshold
-    # so the web requests of a portal keep a share of its bucket while a job runs.
+    # The same portal buckets, for background jobs: a longer budget, and background
+    # requests, which leave the web requests of a portal a share of its bucket while its
+    # users are active (``RateLimiter.background_share``).
     jobs_rest: BitrixClient
     oauth: OAuthClient
     allow_http_portals: bool
@@ -93,7 +92,7 @@ def init_gateway(app: Flask) -> None:
             retry=background_policy(app.config),
             endpoint_guard=guard,
             timeout=timeout,
-            limiter_threshold=JOB_BUCKET_SHARE * limiter.threshold,
+            background=True,
         ),
         oauth=OAuthClient(
             app.config["B24_OAUTH_SERVER"],

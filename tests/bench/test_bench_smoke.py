@@ -121,7 +121,7 @@ def test_bulk_jobs_finish_with_every_order_bound_and_nothing_refused(
     bulk, settings = result["bulk"], result["settings"]
     assert bulk["database"] == "sqlite"
     assert bulk["limits"] == {"rps": 2.0, "burst": 50}
-    # Jobs keep below the portal's burst (the app's setting is 30 of 50).
+    # Jobs keep below the portal's burst (the app's threshold is 40 of 50).
     assert 0 < bulk["job_threshold"] < 50
     jobs = sum(size["runs"] for size in bulk["sizes"])
     assert_summary(bulk["round_trip"], settings["round_trips_per_job"] * jobs)

@@ -125,3 +125,26 @@ def test_app_with_redis_url_counts_portal_calls_in_redis(make_app, portal24, red
         after = limiter.level(portal.member_id)
 
     assert after == pytest.approx(before + 1, abs=0.2)
+
+
+def test_a_job_steps_back_after_a_click_seen_by_another_worker(redis_url, prefix):
+    options = {"rate": 1, "threshold": 4, "background_share": 0.5, "quiet_after": 60}
+    web, job = worker(redis_url, prefix, **options), worker(redis_url, prefix, **options)
+    # A quiet portal: the job fills the whole threshold before it waits.
+    waits = [job.reserve("quiet", background=True) for _ in range(5)]
+    assert waits[:4] == [0.0] * 4
+    assert waits[4] == pytest.approx(1.0, abs=0.05)
+    # A user clicked on the other portal (in another worker): the job stops at half.
+    assert web.reserve("busy") == 0.0
+    waits = [job.reserve("busy", background=True) for _ in range(2)]
+    assert waits[0] == 0.0
+    assert waits[1] == pytest.approx(1.0, abs=0.05)
+    # The click's room is still there for the next click.
+    assert web.reserve("busy") == 0.0
+
+
+def test_with_no_quiet_period_a_job_never_steps_back(redis_url, prefix):
+    limiter = worker(redis_url, prefix, rate=1, threshold=4, background_share=0.5, quiet_after=0)
+    limiter.reserve("portal")
+    waits = [limiter.reserve("portal", background=True) for _ in range(3)]
+    assert waits == [0.0] * 3
