@@ -250,9 +250,13 @@ _HISTORY_OUTCOMES = {
 }
 
 
-def _record(job: Job, items: list[JobItem], outcomes: dict[int, Outcome], worker: str) -> bool:
-    """Store the batch's outcomes and history rows, once, if this worker still holds the job."""
-    now = utcnow()
+def _record(
+    job: Job, items: list[JobItem], outcomes: dict[int, Outcome], worker: str, now: datetime
+) -> bool:
+    """Store the batch's outcomes and history rows, once, if this worker still holds the job.
+
+    In the same transaction the job is given back, and finished when no item is left.
+    """
     with write_session(db.engine) as session:
         stored = session.get(Job, job.id)
         if stored is None or stored.lease_owner != worker:
@@ -279,7 +283,24 @@ def _record(job: Job, items: list[JobItem], outcomes: dict[int, Outcome], worker
             session.execute(_ITEM_OUTCOME, changes)
         if history:
             session.execute(BindingRecord.__table__.insert(), history)
+        stored.lease_owner = None
+        stored.lease_until = None
+        stored.last_run_at = now
+        if not stored.cancel_requested and _nothing_pending(session, job.id):
+            stored.state = JobState.DONE.value
+            stored.finished_at = now
+            log.info("job %s done", job.id)
         return True
+
+
+def _nothing_pending(session: Session, job_id: int) -> bool:
+    """Tell whether the job has no item left to send."""
+    pending = session.scalars(
+        select(JobItem.id)
+        .where(JobItem.job_id == job_id, JobItem.state == JobItemState.PENDING.value)
+        .limit(1)
+    ).first()
+    return pending is None
 
 
 _ITEMS = JobItem.__table__
@@ -382,8 +403,7 @@ def run_once(worker: str, clock: Callable[[], datetime] = utcnow) -> bool:
         log.warning("job %s: batch postponed %.0f s (%s)", job.id, wait, problem.code)
         release(job.id, worker, clock(), lease_until=clock() + timedelta(seconds=wait))
         return True
-    _record(job, items, outcomes, worker)
-    release(job.id, worker, clock())
+    _record(job, items, outcomes, worker, clock())
     return True
 
 
