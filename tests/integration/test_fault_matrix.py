@@ -22,7 +22,12 @@ from b24app.extensions import db
 from b24app.jobs.runner import run_once
 from b24app.models import BindingRecord, Job, JobItem, Portal, UserToken, utcnow
 from b24app.services.gateway import gateway
-from tests.integration.conftest import session_token_of
+from tests.integration.conftest import POSTGRES, session_token_of
+
+# The cells of the actions that write nothing under a fault (open, picker page, the token
+# check) run on SQLite only: their outcome does not depend on the database, and storing a
+# chain is proven on both databases in test_open.py and test_tokens.py.
+READ_ONLY = pytest.mark.skipif(POSTGRES, reason="a read-only action's cells run on SQLite")
 
 # Short timeouts so that a hanging portal costs a second per attempt, not fifteen.
 FAST = {"B24_HTTP_TIMEOUT": 1, "B24_REQUEST_BUDGET": 4.0, "JOB_BATCH_BUDGET": 3.0}
@@ -290,6 +295,7 @@ def recover(app, portal24, fault: Fault, old_endpoint: str | None) -> str:
 # -- open (POST /app) ----------------------------------------------------------------------
 
 
+@READ_ONLY
 @pytest.mark.parametrize("fault", cells())
 def test_open(app, portal24, monkeypatch, fault):
     portal24.install()
@@ -324,6 +330,7 @@ def test_open(app, portal24, monkeypatch, fault):
 # -- picker (GET /api/orders) --------------------------------------------------------------
 
 
+@READ_ONLY
 @pytest.mark.parametrize("fault", cells())
 def test_picker(app, portal24, admin, monkeypatch, fault):
     prepare(app, portal24, monkeypatch, fault, "*")
@@ -713,6 +720,7 @@ CHECK_FAULTS = [
 ]
 
 
+@READ_ONLY
 @pytest.mark.parametrize("fault", CHECK_FAULTS)
 @pytest.mark.parametrize("action", ["open", "install"])
 def test_token_check(make_app, portal24, action, fault):
