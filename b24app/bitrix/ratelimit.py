@@ -201,28 +201,8 @@ class StoredRateLimiter(RateLimiter):
     store_name = "shared"
     store_errors: tuple[type[Exception], ...] = (Exception,)
     retry_after = 30.0
-
-    def __init__(
-        self,
-        rate: float = 2.0,
-        threshold: float = 40.0,
-        *,
-        max_wait: float | None = 120.0,
-        background_share: float = 0.75,
-        quiet_after: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(
-            rate,
-            threshold,
-            max_wait=max_wait,
-            background_share=background_share,
-            quiet_after=quiet_after,
-            clock=clock,
-            sleep=sleep,
-        )
-        self._down_until = 0.0
+    # Until when (the limiter's clock) the store is given up for the local bucket.
+    _down_until = 0.0
 
     def reserve(
         self,
@@ -275,21 +255,10 @@ class SharedRateLimiter(StoredRateLimiter):
         threshold: float = 40.0,
         *,
         prefix: str = "b24app:bucket:",
-        max_wait: float | None = 120.0,
-        background_share: float = 0.75,
-        quiet_after: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            rate,
-            threshold,
-            max_wait=max_wait,
-            background_share=background_share,
-            quiet_after=quiet_after,
-            clock=clock,
-            sleep=sleep,
-        )
+        """``options``: those of :class:`RateLimiter` (max_wait, background_share, ...)."""
+        super().__init__(rate, threshold, **options)
         self._redis = redis_client
         self._prefix = prefix
         self._script = redis_client.register_script(_RESERVE_SCRIPT)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -35,21 +36,11 @@ class DatabaseRateLimiter(StoredRateLimiter):
         rate: float = 2.0,
         threshold: float = 40.0,
         *,
-        max_wait: float | None = 120.0,
-        background_share: float = 0.75,
-        quiet_after: float = 30.0,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            rate,
-            threshold,
-            max_wait=max_wait,
-            background_share=background_share,
-            quiet_after=quiet_after,
-            clock=clock,
-            sleep=sleep,
-        )
+        """``options``: those of :class:`RateLimiter`; the clock is wall time, as hosts share it."""
+        super().__init__(rate, threshold, clock=clock, **options)
         self._engine = engine
 
     def _reserve_stored(self, key: str, bound: float | None, top: float, background: bool) -> float:
