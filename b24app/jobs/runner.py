@@ -98,15 +98,26 @@ def claim(worker: str, now: datetime, lease: float) -> Claim | None:
 def release(job_id: int, worker: str, now: datetime, **changes: Any) -> bool:
     """Give the job back (with ``changes``) if this worker still holds it."""
     with write_session(db.engine) as session:
-        job = session.get(Job, job_id)
-        if job is None or job.lease_owner != worker:
+        job = _held(session, job_id, worker)
+        if job is None:
             return False
-        job.lease_owner = None
-        job.lease_until = None
-        job.last_run_at = now
-        for name, value in changes.items():
-            setattr(job, name, value)
+        _hand_back(job, now, **changes)
         return True
+
+
+def _held(session: Session, job_id: int, worker: str) -> Job | None:
+    """Return the job if this worker still holds its lease, else None (taken over)."""
+    job = session.get(Job, job_id)
+    return job if job is not None and job.lease_owner == worker else None
+
+
+def _hand_back(job: Job, now: datetime, **changes: Any) -> None:
+    """Free the job's lease (in the caller's transaction), applying ``changes``."""
+    job.lease_owner = None
+    job.lease_until = None
+    job.last_run_at = now
+    for name, value in changes.items():
+        setattr(job, name, value)
 
 
 def _tokens(job: Job) -> TokenSource:
@@ -258,8 +269,8 @@ def _record(
     In the same transaction the job is given back, and finished when no item is left.
     """
     with write_session(db.engine) as session:
-        stored = session.get(Job, job.id)
-        if stored is None or stored.lease_owner != worker:
+        stored = _held(session, job.id, worker)
+        if stored is None:
             # Taken over meanwhile: the new holder sends this batch again and records it.
             return False
         changes, history = [], []
@@ -283,13 +294,11 @@ def _record(
             session.execute(_ITEM_OUTCOME, changes)
         if history:
             session.execute(BindingRecord.__table__.insert(), history)
-        stored.lease_owner = None
-        stored.lease_until = None
-        stored.last_run_at = now
         if not stored.cancel_requested and _nothing_pending(session, job.id):
-            stored.state = JobState.DONE.value
-            stored.finished_at = now
+            _hand_back(stored, now, state=JobState.DONE.value, finished_at=now)
             log.info("job %s done", job.id)
+        else:
+            _hand_back(stored, now)
         return True
 
 

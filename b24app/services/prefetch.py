@@ -33,7 +33,6 @@ _KEY = "b24app_prefetched"
 class Prefetched:
     """What the session check read for one caller (None: no such row is stored)."""
 
-    portal_id: int
     user_id: int
     lang: str
     portal: Portal
@@ -72,7 +71,7 @@ def read_for_session(portal_id: int, user_id: int, lang: str) -> Portal | None:
         return None
     portal, token, catalog = row
     if has_request_context():
-        setattr(g, _KEY, Prefetched(portal_id, user_id, lang, portal, token, catalog))
+        setattr(g, _KEY, Prefetched(user_id, lang, portal, token, catalog))
     return portal
 
 
@@ -86,7 +85,7 @@ def take_token(portal_id: int, user_id: int) -> tuple[UserToken | None, Portal] 
     if (
         found is None
         or found.token_taken
-        or (found.portal_id, found.user_id)
+        or (found.portal.id, found.user_id)
         != (
             portal_id,
             user_id,
@@ -100,7 +99,7 @@ def take_token(portal_id: int, user_id: int) -> tuple[UserToken | None, Portal] 
 def catalog_row(portal_id: int, lang: str) -> tuple[bool, PortalCatalog | None]:
     """Return ``(True, row)`` when the session check read this catalog, else ``(False, None)``."""
     found = _prefetched()
-    if found is None or (found.portal_id, found.lang) != (portal_id, lang):
+    if found is None or (found.portal.id, found.lang) != (portal_id, lang):
         return False, None
     return True, found.catalog
 

@@ -171,7 +171,8 @@ class UserTokenSource:
             .where(UserToken.portal_id == self.portal_id, UserToken.user_id == self.user_id)
         )
         row = session.execute(query.with_for_update(of=UserToken) if lock else query).one_or_none()
-        return _usable(row[0], row[1]) if row is not None else _usable(None, None)
+        token, portal = row if row is not None else (None, None)
+        return _usable(token, portal)
 
     def current(self) -> Credentials:
         """Return the stored pair (as the request's session check read it, the first time)."""
