@@ -54,24 +54,25 @@ def detached(instance: T) -> T:
     return instance
 
 
-_read_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_statement_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
-def read_engine() -> Engine:
-    """Return the app's engine for reads of one statement: autocommit on PostgreSQL.
+def statement_engine() -> Engine:
+    """Return the app's engine for work of one statement: autocommit on PostgreSQL.
 
-    A read in a transaction of its own costs a BEGIN and a ROLLBACK round trip beside the
-    query; one statement sees one snapshot either way. The engine shares the app's pool;
-    SQLAlchemy restores each connection's transaction mode when it goes back. SQLite (whose
-    transactions this module starts itself) gets the app's engine unchanged.
+    A read or a lone insert in a transaction of its own costs a BEGIN and a COMMIT (or
+    ROLLBACK) round trip beside the statement, and one statement is atomic and sees one
+    snapshot either way. The engine shares the app's pool; SQLAlchemy restores each
+    connection's transaction mode when it goes back. SQLite (whose transactions this module
+    starts itself) gets the app's engine unchanged: use ``begin()`` to write through it.
     """
     engine: Engine = db.engine
-    found = _read_engines.get(engine)
+    found = _statement_engines.get(engine)
     if found is None:
         found = engine
         if engine.dialect.name == "postgresql":
             found = engine.execution_options(isolation_level="AUTOCOMMIT")
-        _read_engines[engine] = found
+        _statement_engines[engine] = found
     return found
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from b24app.bitrix.client import BatchResult, TokenSource, extract_rows
 from b24app.bitrix.errors import BitrixError
 from b24app.errors import from_bitrix
-from b24app.extensions import db, read_engine
+from b24app.extensions import db, statement_engine
 from b24app.models import PortalCatalog, utcnow
 from b24app.services import prefetch
 from b24app.services.gateway import gateway
@@ -174,7 +174,7 @@ def stored_catalog(portal_id: int, lang: str) -> Catalog | None:
     if not read:
         # A short session of its own: the caller goes on to call Bitrix24, and must not
         # hold a pooled connection meanwhile (see ``b24app.extensions.detached``).
-        with Session(read_engine()) as session:
+        with Session(statement_engine()) as session:
             row = session.scalars(
                 select(PortalCatalog).where(
                     PortalCatalog.portal_id == portal_id, PortalCatalog.lang == lang

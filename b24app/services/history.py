@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from b24app.extensions import db, read_engine
+from b24app.extensions import SQLITE_IMMEDIATE, db, statement_engine
 from b24app.models import BindingAction, BindingOutcome, BindingRecord
 from b24app.services.owners import OWNER_KINDS
-from b24app.services.tokens import write_session
 
 if TYPE_CHECKING:
     from b24app.services.bindings import Triple
@@ -48,38 +47,48 @@ def record_attempt(
     replaced_title: str | None = None,
     undo_of: int | None = None,
 ) -> int:
-    """Store one attempt (and link an undo to what it undid); return its id."""
-    with write_session(db.engine) as session:
-        record = BindingRecord(
-            portal_id=actor.portal_id,
-            user_id=actor.user_id,
-            user_name=actor.user_name[:255],
-            order_id=triple.order_id,
-            owner_type_id=triple.owner_type_id,
-            owner_id=triple.owner_id,
-            action=action.value,
-            outcome=outcome.value,
-            error_code=error_code,
-            owner_title=_clip(owner_title),
-            order_number=order_number[:100] if order_number else None,
-            replaced_owner_type_id=replaced.owner_type_id if replaced else None,
-            replaced_owner_id=replaced.owner_id if replaced else None,
-            replaced_owner_title=_clip(replaced_title),
-            undo_of_id=undo_of,
-        )
-        session.add(record)
-        session.flush()
-        record_id: int = record.id
-        if undo_of is not None and outcome is not BindingOutcome.FAILED:
-            original = session.get(BindingRecord, undo_of)
-            if original is not None and original.portal_id == actor.portal_id:
-                original.undone_by_id = record_id
+    """Store one attempt (and link an undo to what it undid); return its id.
+
+    A plain attempt is one INSERT ... RETURNING, committed on its own; an undo also marks
+    the attempt it undid, in the same transaction.
+    """
+    row = {
+        "portal_id": actor.portal_id,
+        "user_id": actor.user_id,
+        "user_name": actor.user_name[:255],
+        "order_id": triple.order_id,
+        "owner_type_id": triple.owner_type_id,
+        "owner_id": triple.owner_id,
+        "action": action.value,
+        "outcome": outcome.value,
+        "error_code": error_code,
+        "owner_title": _clip(owner_title),
+        "order_number": order_number[:100] if order_number else None,
+        "replaced_owner_type_id": replaced.owner_type_id if replaced else None,
+        "replaced_owner_id": replaced.owner_id if replaced else None,
+        "replaced_owner_title": _clip(replaced_title),
+        "undo_of_id": undo_of,
+    }
+    links = undo_of is not None and outcome is not BindingOutcome.FAILED
+    engine = db.engine if links else statement_engine()
+    with engine.connect() as conn, conn.execution_options(**{SQLITE_IMMEDIATE: True}).begin():
+        record_id: int = conn.execute(_INSERT_RECORD, row).scalar_one()
+        if links:
+            conn.execute(
+                update(_RECORDS)
+                .where(_RECORDS.c.id == undo_of, _RECORDS.c.portal_id == actor.portal_id)
+                .values(undone_by_id=record_id)
+            )
     return record_id
+
+
+_RECORDS = BindingRecord.__table__
+_INSERT_RECORD = insert(_RECORDS).returning(_RECORDS.c.id)
 
 
 def _newest(column: Any, *conditions: Any) -> str | None:
     """Return the newest non-empty ``column`` of the attempts matching ``conditions``."""
-    with Session(read_engine()) as session:
+    with Session(statement_engine()) as session:
         value: str | None = session.scalars(
             select(column)
             .where(*conditions, column.is_not(None))

@@ -23,7 +23,7 @@ from flask import g, has_request_context
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
-from b24app.extensions import read_engine
+from b24app.extensions import statement_engine
 from b24app.models import Portal, PortalCatalog, UserToken
 
 _KEY = "b24app_prefetched"
@@ -64,7 +64,7 @@ def read_for_session(portal_id: int, user_id: int, lang: str) -> Portal | None:
     params = {"portal_id": portal_id, "user_id": user_id, "lang": lang}
     # A short session of its own: the request goes on to call Bitrix24 and must not hold
     # a pooled connection meanwhile (see ``b24app.extensions.detached``).
-    with Session(read_engine()) as session:
+    with Session(statement_engine()) as session:
         row = session.execute(_SESSION_ROWS, params).one_or_none()
         session.expunge_all()
     if row is None:

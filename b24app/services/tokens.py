@@ -27,7 +27,7 @@ from b24app.bitrix.client import Credentials
 from b24app.bitrix.errors import InvalidGrant, InvalidToken
 from b24app.bitrix.oauth import OAuthClient
 from b24app.crypto import SecretUnreadable, TokenCipher, cipher
-from b24app.extensions import SQLITE_IMMEDIATE, db, read_engine
+from b24app.extensions import SQLITE_IMMEDIATE, db, statement_engine
 from b24app.models import Portal, UserToken, utcnow
 from b24app.services import prefetch
 from b24app.services.gateway import gateway
@@ -277,7 +277,7 @@ class PostedTokenSource:
 def token_source(portal_id: int, user_id: int) -> UserTokenSource:
     """Return the token source of a user of a portal, for the current app."""
     return UserTokenSource(
-        db.engine, cipher(), gateway().oauth, portal_id, user_id, reader=read_engine()
+        db.engine, cipher(), gateway().oauth, portal_id, user_id, reader=statement_engine()
     )
 
 
