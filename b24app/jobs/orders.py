@@ -8,12 +8,12 @@ a call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from b24app.bitrix.client import BATCH_LIMIT, PAGE_SIZE, TokenSource
+from b24app.bitrix.client import BATCH_LIMIT, PAGE_SIZE, BatchResult, TokenSource
 from b24app.bitrix.errors import BitrixError
 from b24app.errors import from_bitrix
 from b24app.services.gateway import gateway
@@ -150,24 +150,36 @@ def current_owners(
     return owners
 
 
+def numbers_commands(order_ids: list[int], first: int = 0) -> dict[str, Command]:
+    """Return the reads of the orders' account numbers, 50 orders a command (``n<first>``...)."""
+    chunks = [order_ids[i : i + PAGE_SIZE] for i in range(0, len(order_ids), PAGE_SIZE)]
+    return {
+        f"n{first + n}": (
+            "sale.order.list",
+            {"select": ["id", "accountNumber"], "filter": {"@id": chunk}, "start": -1},
+        )
+        for n, chunk in enumerate(chunks)
+    }
+
+
+def numbers_from(batch: BatchResult, keys: Iterable[str]) -> dict[int, str]:
+    """Map the rows of the number reads ``keys`` of a batch to {order: account number}."""
+    numbers: dict[int, str] = {}
+    for key in keys:
+        for row in rows_of(batch, key, "orders"):
+            numbers[int(row["id"])] = str(row.get("accountNumber") or row["id"])
+    return numbers
+
+
 def order_numbers(
     source: TokenSource, order_ids: list[int], *, background: bool = False
 ) -> dict[int, str]:
     """Return the account numbers of the orders that exist, 50 a command, 50 commands a call."""
+    commands = list(numbers_commands(order_ids).items())
     numbers: dict[int, str] = {}
-    chunks = [order_ids[i : i + PAGE_SIZE] for i in range(0, len(order_ids), PAGE_SIZE)]
-    for start in range(0, len(chunks), BATCH_LIMIT):
-        commands: dict[str, Command] = {
-            f"n{n}": (
-                "sale.order.list",
-                {"select": ["id", "accountNumber"], "filter": {"@id": chunk}, "start": -1},
-            )
-            for n, chunk in enumerate(chunks[start : start + BATCH_LIMIT])
-        }
-        batch = _run(source, commands, background=background)
-        for key in commands:
-            for row in rows_of(batch, key, "orders"):
-                numbers[int(row["id"])] = str(row.get("accountNumber") or row["id"])
+    for start in range(0, len(commands), BATCH_LIMIT):
+        chunk = dict(commands[start : start + BATCH_LIMIT])
+        numbers.update(numbers_from(_run(source, chunk, background=background), chunk))
     return numbers
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,15 +15,18 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from b24app.bitrix.client import TokenSource, extract_rows
+from b24app.bitrix.client import BATCH_LIMIT, PAGE_SIZE, BatchResult, TokenSource, extract_rows
 from b24app.bitrix.errors import BitrixError
 from b24app.errors import BadRequest, Conflict, NotFound, from_bitrix
 from b24app.extensions import db
 from b24app.jobs.orders import (
     MAX_JOB_ORDERS,
+    Command,
     OrderFilter,
     current_owners,
     matching_orders,
+    numbers_commands,
+    numbers_from,
     order_numbers,
 )
 from b24app.models import Job, JobItem, JobItemState, JobState, utcnow
@@ -39,6 +42,8 @@ from b24app.services.tokens import write_session
 BIND_BATCH = 49
 # An undo reads first, then sends up to 50 writes.
 UNDO_BATCH = 50
+# Orders whose numbers are read in the owner's batch: 49 reads of 50 beside it.
+_WITH_OWNER = (BATCH_LIMIT - 1) * PAGE_SIZE
 JOBS_PAGE = 20
 ITEMS_PAGE = 100
 FINISHED = {JobState.DONE.value, JobState.CANCELLED.value}
@@ -55,13 +60,22 @@ class JobRequest:
 
 
 def _owner(
-    source: TokenSource, actor: Actor, lang: str, owner_type_id: int, owner_id: int
-) -> dict[str, Any]:
-    """Check the owner type is offered and read the owner; 404 when it does not exist."""
+    source: TokenSource,
+    actor: Actor,
+    lang: str,
+    owner_type_id: int,
+    owner_id: int,
+    along: Mapping[str, Command] | None = None,
+) -> tuple[dict[str, Any], BatchResult]:
+    """Check the owner type is offered and read the owner; 404 when it does not exist.
+
+    ``along`` are reads sent in the same batch (at most 49); the batch is returned with the
+    owner so that the caller takes their rows from it.
+    """
     catalog = stored_catalog(actor.portal_id, lang) or Catalog()
     kind = offered_kind(catalog, owner_type_id)
     try:
-        batch = gateway().rest.batch(source, {"owner": kind.by_id(owner_id)})
+        batch = gateway().rest.batch(source, {"owner": kind.by_id(owner_id), **(along or {})})
     except BitrixError as exc:
         raise from_bitrix(exc) from exc
     if "owner" in batch.errors:
@@ -69,7 +83,7 @@ def _owner(
     owner = owner_row_from(batch, "owner", owner_type_id, owner_id, catalog)
     if owner is None:
         raise NotFound("owner_not_found")
-    return owner
+    return owner, batch
 
 
 def _unique(ids: Sequence[int]) -> list[int]:
@@ -85,7 +99,7 @@ def _too_many(count: int) -> None:
 
 def preview(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -> dict[str, Any]:
     """Say what a job would do: how many orders, how many get replaced, the target."""
-    owner = _owner(source, actor, lang, request.owner_type_id, request.owner_id)
+    owner, _ = _owner(source, actor, lang, request.owner_type_id, request.owner_id)
     if request.order_ids is not None:
         ids = _unique(request.order_ids)
         _too_many(len(ids))
@@ -111,13 +125,16 @@ def preview(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -
 
 def start(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -> Job:
     """Queue a bind job (the worker reads a filter itself); return it."""
-    owner = _owner(source, actor, lang, request.owner_type_id, request.owner_id)
     ids = _unique(request.order_ids) if request.order_ids is not None else None
-    numbers: dict[int, str] = {}
     if ids is not None:
         _too_many(len(ids))
-        # One call per 2,500 orders, so results and history name orders by their number.
-        numbers = order_numbers(source, ids)
+    # The orders' numbers (so results and history name orders by them), 50 orders a read:
+    # the first 49 reads ride with the owner's, the rest go 50 a call.
+    along = numbers_commands((ids or [])[:_WITH_OWNER])
+    owner, batch = _owner(source, actor, lang, request.owner_type_id, request.owner_id, along)
+    numbers = numbers_from(batch, along)
+    if ids is not None and len(ids) > _WITH_OWNER:
+        numbers.update(order_numbers(source, ids[_WITH_OWNER:]))
     with write_session(db.engine) as session:
         job = Job(
             portal_id=actor.portal_id,

@@ -4,7 +4,11 @@ import dataclasses
 
 import pytest
 
+from sqlalchemy import select
+
+from b24app.extensions import db
 from b24app.jobs.runner import run_until_idle
+from b24app.models import JobItem
 from b24sandbox.server import start_sandbox
 from tests.conftest import sandbox_test_config
 from tests.integration.test_api_bindings import call_count
@@ -51,4 +55,40 @@ def test_a_thousand_orders_bind_in_21_batches_without_hitting_the_limit(app, por
     batches = [c for c in calls if c["method"] == "batch" and c["user_id"] == 1]
     writes = [b for b in batches if "crm.orderentity.add" in (b.get("commands") or [])]
     assert len(writes) <= 21
+    # Starting it read the owner and the 1,000 numbers in one call: 22 requests in all.
+    assert len(batches) - len(writes) == 1
     assert not [c for c in calls if c.get("error") == "QUERY_LIMIT_EXCEEDED"]
+
+
+def test_starting_a_job_reads_the_owner_with_the_first_2450_numbers(app, portal24):
+    portal24.install()
+    session = portal24.session(user_id=1)
+    missing = list(range(5001, 6501))
+    # 2,600 orders, 52 reads of 50 numbers: 49 ride with the owner's read, 3 follow.
+    order_ids = missing + list(range(1, 1101))
+    since = call_count(portal24)
+
+    started = portal24.api(
+        "/api/jobs/bind",
+        session,
+        method="POST",
+        json={"orderIds": order_ids, "ownerTypeId": 2, "ownerId": 9},
+    )
+    assert started.status_code == 202, started.text
+    job_id = started.json()["job"]["id"]
+    cancelled = portal24.api(f"/api/jobs/{job_id}/cancel", session, method="POST")
+    assert cancelled.status_code == 200, cancelled.text
+
+    calls = portal24.sandbox.calls()["calls"][since:]
+    reads = [c["commands"] for c in calls if c["method"] == "batch" and c["user_id"] == 1]
+    assert [len(r) for r in reads] == [50, 3]
+    assert reads[0].count("sale.order.list") == 49 and reads[1].count("sale.order.list") == 3
+    with app.app_context():
+        numbers = dict(
+            db.session.execute(
+                select(JobItem.order_id, JobItem.order_number).where(JobItem.job_id == job_id)
+            ).all()
+        )
+    assert len(numbers) == 2600
+    assert all(numbers[i] for i in range(1, 1101))
+    assert not any(numbers[i] for i in missing)
