@@ -60,6 +60,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "JOB_BATCH_BUDGET": ("JOB_BATCH_BUDGET", "float"),
     "RATE_LIMIT_STORE": ("RATE_LIMIT_STORE", "str"),
     "JOB_LEASE_SECONDS": ("JOB_LEASE_SECONDS", "float"),
+    "JOB_SLICE_SECONDS": ("JOB_SLICE_SECONDS", "float"),
     "LOG_LEVEL": ("LOG_LEVEL", "str"),
 }
 
@@ -92,6 +93,9 @@ DEFAULTS: dict[str, Any] = {
     "JOB_BATCH_BUDGET": 60.0,
     # ...and holds its claim on the job this long: a dead worker's job is taken over then.
     "JOB_LEASE_SECONDS": 150.0,
+    # A worker that holds a job sends its batches one after another for this long, renewing
+    # the lease with each batch's record, then lets another job (another portal's) have a turn.
+    "JOB_SLICE_SECONDS": 2.0,
     "LOG_LEVEL": "INFO",
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "JSON_SORT_KEYS": False,
@@ -289,5 +293,7 @@ def _validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("RATE_LIMIT_STORE=redis needs REDIS_URL")
     if config["JOB_LEASE_SECONDS"] <= config["JOB_BATCH_BUDGET"]:
         raise ConfigError("JOB_LEASE_SECONDS must be longer than JOB_BATCH_BUDGET")
+    if config["JOB_SLICE_SECONDS"] < 0:
+        raise ConfigError("JOB_SLICE_SECONDS must not be negative")
     if config["B24_REQUEST_BUDGET"] <= 0 or config["B24_RETRY_BASE_DELAY"] < 0:
         raise ConfigError("B24_REQUEST_BUDGET must be positive, B24_RETRY_BASE_DELAY not negative")

@@ -7,9 +7,14 @@ references survive because Bitrix24 resolves them after decoding.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
+
+# What percent-encoding leaves as it is (``quote`` with no safe characters).
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
 def _scalar(value: Any) -> str:
@@ -43,11 +48,20 @@ def _flatten_value(key: str, value: Any) -> Iterator[tuple[str, str]]:
         yield key, _scalar(value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _quoted_key(key: str) -> str:
+    """Percent-encode a bracketed key (a batch repeats the same few keys many times)."""
+    return quote(key, safe="")
+
+
+def _quoted(value: str) -> str:
+    """Percent-encode a value; ids and plain words pass through as they are."""
+    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
+
+
 def encode_params(params: Mapping[str, Any]) -> str:
     """Return ``params`` as a bracketed, percent-encoded query string."""
-    return "&".join(
-        f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in flatten_params(params)
-    )
+    return "&".join(f"{_quoted_key(key)}={_quoted(value)}" for key, value in flatten_params(params))
 
 
 def batch_command(method: str, params: Mapping[str, Any] | None = None) -> str:

@@ -1,10 +1,11 @@
-"""Running bulk jobs: claim one with a lease, send its next batch, record, let go.
+"""Running bulk jobs: claim one with a lease, send its batches, record each, let go.
 
 A worker claims the job served least recently (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, an
 immediate transaction on SQLite), so workers never run one job at once and a big job on one
-portal never holds up another portal's. Each claim runs one batch and renews nothing after
-it: a worker that dies mid-batch leaves a lease that runs out, and the next claim resends that
-batch, which is harmless (re-adding a triple answers "already bound").
+portal never holds up another portal's for longer than a slice (``JOB_SLICE_SECONDS``). Each
+batch's record renews the lease: a worker that dies mid-batch leaves a lease that runs out,
+and the next claim resends that batch, which is harmless (re-adding a triple answers
+"already bound").
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -262,11 +264,18 @@ _HISTORY_OUTCOMES = {
 
 
 def _record(
-    job: Job, items: list[JobItem], outcomes: dict[int, Outcome], worker: str, now: datetime
+    job: Job,
+    items: list[JobItem],
+    outcomes: dict[int, Outcome],
+    worker: str,
+    now: datetime,
+    renew: float | None = None,
 ) -> bool:
     """Store the batch's outcomes and history rows, once, if this worker still holds the job.
 
-    In the same transaction the job is given back, and finished when no item is left.
+    In the same transaction the job is finished when no item is left; otherwise its lease is
+    renewed by ``renew`` seconds (True is returned: send the next batch), or the job is given
+    back (None, or a cancel was asked for).
     """
     with write_session(db.engine) as session:
         stored = _held(session, job.id, worker)
@@ -294,11 +303,18 @@ def _record(
             session.execute(_ITEM_OUTCOME, changes)
         if history:
             session.execute(BindingRecord.__table__.insert(), history)
-        if not stored.cancel_requested and _nothing_pending(session, job.id):
+        if stored.cancel_requested:
+            _hand_back(stored, now)
+            return False
+        if _nothing_pending(session, job.id):
             _hand_back(stored, now, state=JobState.DONE.value, finished_at=now)
             log.info("job %s done", job.id)
-        else:
+            return False
+        if renew is None:
             _hand_back(stored, now)
+            return False
+        stored.lease_until = now + timedelta(seconds=renew)
+        stored.last_run_at = now
         return True
 
 
@@ -362,8 +378,14 @@ def _history_row(job: Job, item: JobItem, outcome: Outcome, now: datetime) -> di
     }
 
 
-def run_once(worker: str, clock: Callable[[], datetime] = utcnow) -> bool:
-    """Claim a job, run its next step (read the filter, or one batch); False when idle."""
+def run_once(
+    worker: str, clock: Callable[[], datetime] = utcnow, *, slice_seconds: float = 0.0
+) -> bool:
+    """Claim a job and run its steps (read the filter, or send batches); False when idle.
+
+    One batch with ``slice_seconds`` 0; otherwise batch after batch until that much time
+    has passed, each batch's record renewing the lease, so the claim is paid once a slice.
+    """
     lease = float(current_app.config["JOB_LEASE_SECONDS"])
     held = claim(worker, clock(), lease)
     if held is None:
@@ -376,16 +398,31 @@ def run_once(worker: str, clock: Callable[[], datetime] = utcnow) -> bool:
         log.info("job %s cancelled", job.id)
         return True
     source = _tokens(job)
+    ends = time.monotonic() + slice_seconds
+    while _step(job, source, worker, clock, lease, ends):
+        pass
+    return True
+
+
+def _step(
+    job: Job,
+    source: TokenSource,
+    worker: str,
+    clock: Callable[[], datetime],
+    lease: float,
+    ends: float,
+) -> bool:
+    """Run one step of a held job; True when it renewed the lease for another (before ``ends``)."""
     try:
         if job.pending_filter is not None:
             _materialise(job, source)
             release(job.id, worker, clock())
-            return True
+            return False
         items = _next_batch(job.id)
         if not items:
             release(job.id, worker, clock(), state=JobState.DONE.value, finished_at=clock())
             log.info("job %s done", job.id)
-            return True
+            return False
         runner = _bind_batch if job.kind == "bind" else _undo_batch
         outcomes = runner(job, items, source)
     except (ChainDead, b24.InvalidToken, b24.InvalidGrant):
@@ -393,7 +430,7 @@ def run_once(worker: str, clock: Callable[[], datetime] = utcnow) -> bool:
             job.id, worker, clock(), state=JobState.PAUSED.value, paused_reason="reauth_required"
         )
         log.info("job %s paused: the user's token chain is dead", job.id)
-        return True
+        return False
     except (AppError, b24.BitrixError) as exc:
         problem = exc if isinstance(exc, AppError) else from_bitrix(exc)
         if isinstance(problem, Unauthorized | Forbidden):
@@ -403,7 +440,7 @@ def run_once(worker: str, clock: Callable[[], datetime] = utcnow) -> bool:
                 job.id, worker, clock(), state=JobState.PAUSED.value, paused_reason=problem.code
             )
             log.info("job %s paused (%s)", job.id, problem.code)
-            return True
+            return False
         # Busy or unavailable for longer than a batch's budget: try again at the next claim,
         # and not before a method's time limit lifts.
         wait = POSTPONE
@@ -411,9 +448,9 @@ def run_once(worker: str, clock: Callable[[], datetime] = utcnow) -> bool:
             wait = float(problem.retry_after)
         log.warning("job %s: batch postponed %.0f s (%s)", job.id, wait, problem.code)
         release(job.id, worker, clock(), lease_until=clock() + timedelta(seconds=wait))
-        return True
-    _record(job, items, outcomes, worker, clock())
-    return True
+        return False
+    renew = lease if time.monotonic() < ends else None
+    return _record(job, items, outcomes, worker, clock(), renew)
 
 
 def run_until_idle(app: Flask, worker: str | None = None, max_steps: int = 100_000) -> int:
@@ -421,6 +458,7 @@ def run_until_idle(app: Flask, worker: str | None = None, max_steps: int = 100_0
     name = worker or worker_name()
     steps = 0
     with app.app_context():
-        while steps < max_steps and run_once(name):
+        slice_seconds = float(app.config["JOB_SLICE_SECONDS"])
+        while steps < max_steps and run_once(name, slice_seconds=slice_seconds):
             steps += 1
     return steps

@@ -23,7 +23,7 @@ def work(app: Flask, stop: threading.Event, poll_interval: float, name: str) -> 
     while not stop.is_set():
         try:
             with app.app_context():
-                busy = run_once(name)
+                busy = run_once(name, slice_seconds=float(app.config["JOB_SLICE_SECONDS"]))
         except Exception:  # a worker must outlive one bad step; the lease hands it on
             log.exception("job worker %s: a step failed", name)
             busy = False
@@ -70,7 +70,7 @@ def worker_command(poll: float, once: bool) -> None:
     name = worker_name()
     if once:
         steps = 0
-        while run_once(name):
+        while run_once(name, slice_seconds=float(app.config["JOB_SLICE_SECONDS"])):
             steps += 1
         click.echo(f"{steps} job steps run")
         return

@@ -5,8 +5,12 @@ from datetime import timedelta
 
 import pytest
 
+from sqlalchemy.orm import Session
+
+from b24app.extensions import db
+from b24app.jobs import runner
 from b24app.jobs.runner import claim, run_once, run_until_idle
-from b24app.models import utcnow
+from b24app.models import Job, utcnow
 from tests.integration.test_api_bindings import call_count, owner_in_sandbox
 
 
@@ -167,6 +171,57 @@ def test_a_cancelled_job_stops_at_a_batch_boundary(app, admin, portal24):
     assert done["state"] == "cancelled"
     assert done["counts"]["remaining"] == 51
     assert owner_in_sandbox(portal24, orders[-1]) != (2, 3)
+
+
+def test_one_claim_sends_batch_after_batch_for_its_slice_renewing_the_lease(
+    app, admin, portal24, monkeypatch
+):
+    orders = newest_orders(portal24, admin, 100)
+    job = start(portal24, admin, orderIds=orders, ownerTypeId=2, ownerId=6).json()["job"]
+    leases = []
+    send = runner._bind_batch
+
+    def watched(held, items, source):
+        with Session(db.engine) as session:
+            stored = session.get(Job, held.id)
+            leases.append((stored.lease_owner, stored.lease_until))
+        return send(held, items, source)
+
+    monkeypatch.setattr(runner, "_bind_batch", watched)
+    since = call_count(portal24)
+    with app.app_context():
+        assert run_once("worker-a", slice_seconds=60)
+        # One claim sent all three batches (49, 49, 2), and the job is done.
+        assert job_of(portal24, admin, job["id"])["state"] == "done"
+        assert run_once("worker-a", slice_seconds=60) is False
+    assert len(leases) == 3
+    assert len(batch_calls(portal24, since)) == 3
+    # Each batch's record renewed the lease: no other worker could take the job meanwhile.
+    assert {owner for owner, _ in leases} == {"worker-a"}
+    assert [until for _, until in leases] == sorted({until for _, until in leases})
+
+
+def test_a_cancel_asked_for_mid_slice_stops_the_slice_at_the_batch_boundary(
+    app, admin, portal24, monkeypatch
+):
+    orders = newest_orders(portal24, admin, 100)
+    job = start(portal24, admin, orderIds=orders, ownerTypeId=2, ownerId=7).json()["job"]
+    send = runner._bind_batch
+
+    def cancel_during_the_first(held, items, source):
+        outcomes = send(held, items, source)
+        portal24.api(f"/api/jobs/{job['id']}/cancel", admin, method="POST")
+        return outcomes
+
+    monkeypatch.setattr(runner, "_bind_batch", cancel_during_the_first)
+    with app.app_context():
+        assert run_once("worker-a", slice_seconds=60)
+        assert run_once("worker-a", slice_seconds=60)  # the next claim ends it
+
+    done = job_of(portal24, admin, job["id"])
+    assert done["state"] == "cancelled"
+    assert done["counts"]["remaining"] == 51
+    assert owner_in_sandbox(portal24, orders[-1]) != (2, 7)
 
 
 def test_a_job_whose_worker_died_is_taken_over_after_its_lease(app, admin, portal24):

@@ -1,5 +1,8 @@
 from urllib.parse import parse_qsl
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from b24app.bitrix.encoding import batch_command, encode_params, flatten_params
 
 
@@ -49,3 +52,15 @@ def test_result_references_survive_decoding():
 def test_command_without_parameters_is_the_bare_method():
     assert batch_command("user.admin") == "user.admin"
     assert batch_command("profile", {}) == "profile"
+
+
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=12),
+        st.one_of(st.text(max_size=20), st.integers(), st.lists(st.text(max_size=8), max_size=3)),
+        max_size=5,
+    )
+)
+def test_any_keys_and_values_come_back_whole_after_php_style_decoding(params):
+    pairs = list(flatten_params(params))
+    assert parse_qsl(encode_params(params), keep_blank_values=True) == pairs
