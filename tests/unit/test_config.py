@@ -30,6 +30,7 @@ ALL_VARIABLES = [
     "PROXY_FIX",
     "SESSION_TTL",
     "B24_HTTP_TIMEOUT",
+    "JOB_SLICE_SECONDS",
     "LOG_LEVEL",
 ]
 
@@ -163,3 +164,11 @@ def test_unknown_mode_and_bad_numbers_fail(tmp_path, monkeypatch):
         load(tmp_path, {**PRODUCTION, "APP_ENV": "staging"}, monkeypatch=monkeypatch)
     with pytest.raises(ConfigError, match="SESSION_TTL"):
         load(tmp_path, {**PRODUCTION, "SESSION_TTL": "soon"}, monkeypatch=monkeypatch)
+
+
+def test_job_slice_is_read_as_seconds_and_may_not_be_negative(tmp_path, monkeypatch):
+    assert load(tmp_path, PRODUCTION, monkeypatch=monkeypatch)["JOB_SLICE_SECONDS"] == 2.0
+    found = load(tmp_path, {**PRODUCTION, "JOB_SLICE_SECONDS": "0.5"}, monkeypatch=monkeypatch)
+    assert found["JOB_SLICE_SECONDS"] == 0.5
+    with pytest.raises(ConfigError, match="JOB_SLICE_SECONDS"):
+        load(tmp_path, {**PRODUCTION, "JOB_SLICE_SECONDS": "-1"}, monkeypatch=monkeypatch)
