@@ -12,8 +12,10 @@ sale/orderentity REST views and the old ``crm.deal.list`` silently skip what the
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -227,6 +229,84 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# SQLite's LIKE folds the case of ASCII letters only, where Bitrix24's MySQL collations fold
+# every script ("ромашка" finds "Ромашка"). A pattern with other characters is matched by this
+# function instead, registered on the sandbox's connection; ASCII patterns keep the built-in
+# LIKE (and its speed), which already folds every letter they can hold.
+LIKE_FUNCTION = "b24_like"
+# Code points past this have no case.
+_CASED_BELOW = 0x1F000
+
+
+@functools.cache
+def _fold_table() -> dict[int, str]:
+    """Map each code point to its lower case where that is one character."""
+    table = {}
+    for code in range(_CASED_BELOW):
+        char = chr(code)
+        lower = char.lower()
+        if lower != char and len(lower) == 1:
+            table[code] = lower
+    return table
+
+
+def fold_case(text: str) -> str:
+    """Lower-case ``text`` one character for one (what FTS5's trigram tokenizer folds)."""
+    return text.translate(_fold_table())
+
+
+@functools.lru_cache(maxsize=1024)
+def _like_matcher(pattern: str, escape: str | None) -> Callable[[str], bool]:
+    """Compile a LIKE pattern (``%`` any run, ``_`` one character) for folded text."""
+    if escape is not None and len(escape) != 1:
+        raise ValueError("ESCAPE expression must be a single character")
+    parts: list[str] = []
+    literal = True
+    index = 0
+    folded = fold_case(pattern)
+    while index < len(folded):
+        char = folded[index]
+        if char == escape and index + 1 < len(folded):
+            parts.append(re.escape(folded[index + 1]))
+            index += 2
+            continue
+        if char == "%":
+            parts.append(".*")
+            literal = literal and index in (0, len(folded) - 1)
+        elif char == "_":
+            parts.append(".")
+            literal = False
+        else:
+            parts.append(re.escape(char))
+        index += 1
+    inner = folded[1:-1]
+    plain = escape is None or escape not in inner
+    if literal and plain and len(folded) >= 2 and folded[0] == folded[-1] == "%":
+        return lambda text: inner in text
+    compiled = re.compile("".join(parts), re.DOTALL)
+    return lambda text: compiled.fullmatch(text) is not None
+
+
+def like(pattern: Any, value: Any, escape: Any = None) -> int | None:
+    """SQL ``like(pattern, value[, escape])`` with every script's letters folded."""
+    if pattern is None or value is None:
+        return None
+    return int(_like_matcher(str(pattern), escape)(fold_case(str(value))))
+
+
+def register_like(conn: sqlite3.Connection) -> None:
+    """Give a connection :data:`LIKE_FUNCTION` (with and without an escape character)."""
+    conn.create_function(LIKE_FUNCTION, 2, like, deterministic=True)
+    conn.create_function(LIKE_FUNCTION, 3, like, deterministic=True)
+
+
+def like_sql(col: str, pattern: str, *, escaped: bool) -> str:
+    """Return ``col LIKE ?`` for ``pattern``, through :data:`LIKE_FUNCTION` if not ASCII."""
+    if pattern.isascii():
+        return f"{col} LIKE ? ESCAPE '\\'" if escaped else f"{col} LIKE ?"
+    return f"{LIKE_FUNCTION}(?, {col}, '\\')" if escaped else f"{LIKE_FUNCTION}(?, {col})"
+
+
 def _is_group_key(key: Any) -> bool:
     """Whether a filter key names a nested condition group (``"0"``, ``"1"``, ...)."""
     return isinstance(key, int) or (isinstance(key, str) and key.isdigit())
@@ -322,14 +402,15 @@ def _compare(
     if prefix in ("%", "!%"):
         literal = _like_text(value)
         text = escape_like(literal)
-        sql = f"{col} LIKE ? ESCAPE '\\'"
+        sql = like_sql(col, text, escaped=True)
         hint = narrow(field, literal) if narrow is not None and prefix == "%" else None
         if hint is not None:
             return Condition(f"({hint.sql}) AND {sql}", [*hint.args, f"%{text}%"])
         return _maybe_not(sql, col, [f"%{text}%"], prefix == "!%")
     if prefix in ("=%", "%=", "!=%", "!%="):
-        sql = f"{col} LIKE ?"
-        return _maybe_not(sql, col, [_like_text(value)], prefix.startswith("!"))
+        pattern = _like_text(value)
+        sql = like_sql(col, pattern, escaped=False)
+        return _maybe_not(sql, col, [pattern], prefix.startswith("!"))
     coerced = coerce(value, field.kind, strict=policy.strict)
     if coerced is None or coerced == "":
         empty = f"{col} IS NULL" if coerced is None else f"({col} IS NULL OR {col} = '')"

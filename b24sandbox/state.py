@@ -23,6 +23,7 @@ from b24sandbox.apps import Installation
 from b24sandbox.clock import SandboxClock
 from b24sandbox.config import SandboxConfig
 from b24sandbox.faults import FaultBook
+from b24sandbox.filters import register_like
 from b24sandbox.limits import RateLimiter
 from b24sandbox.users import USERS
 
@@ -35,6 +36,7 @@ class Database:
         self.lock = threading.RLock()
         self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
+        register_like(self.conn)
         self.conn.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":
             self.conn.execute("PRAGMA journal_mode = WAL")

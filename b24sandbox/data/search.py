@@ -1,15 +1,16 @@
 """Indexes that keep the pickers' list calls flat at 100,000 rows: substring search and totals.
 
-**Substring search.** ``%field`` is ``LIKE '%value%'`` (ASCII letters case-insensitive, as
-SQLite's LIKE compares them), which no B-tree index serves. The searched text columns also
-get an FTS5 index with the ``trigram`` tokenizer and ``detail=none`` (which rows hold a
-trigram, not where): an external-content index over the table's rowid, kept in step by
-triggers, so every write reaches it in the same transaction, whoever makes it.
+**Substring search.** ``%field`` is ``LIKE '%value%'``, case-insensitive in every script (the
+sandbox's LIKE function for values beyond ASCII, :func:`b24sandbox.filters.like_sql`), which no
+B-tree index serves. The searched text columns also get an FTS5 index with the ``trigram``
+tokenizer and ``detail=none`` (which rows hold a trigram, not where): an external-content
+index over the table's rowid, kept in step by triggers, so every write reaches it in the same
+transaction, whoever makes it.
 
 The index only *narrows*. A row can contain the value only if it holds every trigram of it,
-and the tokenizer folds case for all of Unicode (LIKE folds ASCII letters only), so the rows
-holding some of the value's trigrams are a superset of the matches. The LIKE stays in the
-query and decides, so the rows, their order, paging and ``total`` are exactly the scan's.
+and the tokenizer folds case one character for one, as the LIKE does, so the rows holding the
+value's trigrams are a superset of the matches. The LIKE stays in the query and decides, so
+the rows, their order, paging and ``total`` are exactly the scan's.
 
 Which trigrams: the cost of an FTS5 AND grows with its rarest term and with the number of
 terms, so :func:`pick_terms` takes up to :data:`MAX_TERMS` of the rarest, preferring ones

@@ -17,8 +17,10 @@ from b24sandbox.filters import (
     build_select,
     build_where,
     coerce,
+    like,
     normalise_datetime,
     page_offset,
+    register_like,
     split_prefix,
 )
 
@@ -224,3 +226,60 @@ def test_coerce_follows_php_casts_unless_strict():
     assert coerce("3.0", "int", strict=True) == 3
     assert coerce(True, "char", strict=False) == "Y"
     assert normalise_datetime("2024-01-01T00:00:00Z") == "2024-01-01T03:00:00+03:00"
+
+
+@pytest.fixture
+def titles():
+    """A table of titles in several scripts, with the sandbox's LIKE function."""
+    conn = sqlite3.connect(":memory:")
+    register_like(conn)
+    conn.execute("CREATE TABLE t (id INTEGER, title TEXT)")
+    conn.executemany(
+        "INSERT INTO t VALUES (?, ?)",
+        [
+            (1, "Поставка «Ромашка»"),
+            (2, "РОМАШКА и ко"),
+            (3, "Ёлка 50% скидка"),
+            (4, "елка"),
+            (5, "ΩMEGA Ωmega"),
+            (6, None),
+        ],
+    )
+    yield conn
+    conn.close()
+
+
+def title_ids(conn, filter_):
+    """Return the ids of ``t`` (titles) the filter selects, in id order."""
+    where = build_where(
+        filter_, FieldMap([Field("id", "id", "int"), Field("title", "title", "str")])
+    )
+    return [
+        row[0]
+        for row in conn.execute(f"SELECT id FROM t WHERE {where.sql} ORDER BY id", where.args)
+    ]
+
+
+def test_letters_of_every_script_match_in_any_case(titles):
+    assert title_ids(titles, {"%title": "ромашка"}) == [1, 2]
+    assert title_ids(titles, {"%title": "ωmega"}) == [5]
+    # Ё and Е are different letters, as they are to Bitrix24's search.
+    assert title_ids(titles, {"%title": "ёлка"}) == [3]
+    assert title_ids(titles, {"!%title": "ромашка"}) == [3, 4, 5, 6]
+
+
+def test_wildcards_and_escapes_keep_their_meaning_beside_other_scripts(titles):
+    # In a contains search the value is literal: "%" matches a percent sign only.
+    assert title_ids(titles, {"%title": "50% СКИДКА"}) == [3]
+    assert title_ids(titles, {"%title": "ёлка_"}) == []
+    # The pattern prefixes take SQL wildcards as given.
+    assert title_ids(titles, {"=%title": "ЁЛКА%"}) == [3]
+    assert title_ids(titles, {"=%title": "_лка"}) == [4]
+    assert title_ids(titles, {"%=title": "%ко"}) == [2]
+
+
+def test_the_like_function_reads_null_and_numbers_as_sql_does():
+    assert like(None, "x") is None and like("%", None) is None
+    assert like("1_", 15) == 1 and like("%ж%", "ЖУК") == 1 and like("ж", "жук") == 0
+    with pytest.raises(ValueError, match="single character"):
+        like("%", "x", "ab")
