@@ -114,6 +114,14 @@ def test_owner_picker_searches_titles_and_offers_only_the_portals_types(admin, p
         assert answer.json()["error"]["code"] == "owner_type_not_offered"
 
 
+def test_the_deal_search_ignores_case_in_cyrillic_too(admin, portal24):
+    for typed in ("ромашка", "РОМАШКА", "Ромашка"):
+        answer = portal24.api("/api/owners", admin, params={"type": 2, "q": typed})
+        assert answer.status_code == 200, answer.text
+        titles = {d["id"]: d["title"] for d in answer.json()["items"]}
+        assert titles.get(5) == "Поставка оборудования «Ромашка»", typed
+
+
 def test_bind_rebind_and_the_identical_triple(admin, portal24):
     order = free_order(portal24, admin)
     deal = first_owner(portal24, admin, 2)
