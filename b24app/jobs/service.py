@@ -29,6 +29,7 @@ from b24app.jobs.orders import (
     numbers_from,
     order_numbers,
 )
+from b24app.jobs.wakeup import announce
 from b24app.models import Job, JobItem, JobItemState, JobState, utcnow
 from b24app.services.bindings import owner_row_from
 from b24app.services.catalog import Catalog, stored_catalog
@@ -157,6 +158,7 @@ def start(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -> 
         session.flush()
         if ids is not None:
             add_items(session, job.id, [(i, numbers.get(i)) for i in ids], BIND_BATCH)
+    announce()
     return job
 
 
@@ -324,6 +326,7 @@ def retry_failed(portal_id: int, job_id: int) -> Job:
         job.state = JobState.QUEUED.value
         job.cancel_requested = False
         job.finished_at = None
+    announce()
     return find_job(portal_id, job_id)
 
 
@@ -389,6 +392,7 @@ def undo(actor: Actor, job_id: int) -> Job:
         stored = session.get(Job, original.id)
         assert stored is not None
         stored.undone_by_id = job.id
+    announce()
     return job
 
 
@@ -404,6 +408,8 @@ def resume_paused(portal_id: int, user_id: int) -> int:
             )
             .values(state=JobState.QUEUED.value, paused_reason=None)
         ).rowcount
+    if resumed:
+        announce()
     return resumed
 
 

@@ -11,24 +11,36 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from b24app.jobs.runner import run_once, worker_name
+from b24app.jobs.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
 jobs_cli = AppGroup("jobs", help="Run bulk binding jobs.")
 
 
-def work(app: Flask, stop: threading.Event, poll_interval: float, name: str) -> None:
-    """Run job steps until ``stop`` is set, resting ``poll_interval`` seconds when idle."""
+def work(
+    app: Flask,
+    stop: threading.Event,
+    poll_interval: float,
+    name: str,
+    wakeup: Wakeup | None = None,
+) -> None:
+    """Run job steps until ``stop`` is set; when idle, rest until a job is announced or
+    ``poll_interval`` seconds have passed."""
     log.info("job worker %s started", name)
-    while not stop.is_set():
-        try:
-            with app.app_context():
-                busy = run_once(name, slice_seconds=float(app.config["JOB_SLICE_SECONDS"]))
-        except Exception:  # a worker must outlive one bad step; the lease hands it on
-            log.exception("job worker %s: a step failed", name)
-            busy = False
-        if not busy:
-            stop.wait(poll_interval)
+    waiting = wakeup or Wakeup(app)
+    try:
+        while not stop.is_set():
+            try:
+                with app.app_context():
+                    busy = run_once(name, slice_seconds=float(app.config["JOB_SLICE_SECONDS"]))
+            except Exception:  # a worker must outlive one bad step; the lease hands it on
+                log.exception("job worker %s: a step failed", name)
+                busy = False
+            if not busy and not stop.is_set():
+                waiting.wait(poll_interval)
+    finally:
+        waiting.close()
     log.info("job worker %s stopped", name)
 
 
@@ -40,9 +52,10 @@ class WorkerThread:
         self.poll_interval = poll_interval
         self.name = worker_name()
         self._stop = threading.Event()
+        self._wakeup = Wakeup(app)
         self._thread = threading.Thread(
             target=work,
-            args=(app, self._stop, poll_interval, self.name),
+            args=(app, self._stop, poll_interval, self.name, self._wakeup),
             name="job-worker",
             daemon=True,
         )
@@ -55,11 +68,17 @@ class WorkerThread:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the current step."""
         self._stop.set()
+        self._wakeup.interrupt()
         self._thread.join(timeout)
 
 
 @jobs_cli.command("worker")
-@click.option("--poll", default=1.0, show_default=True, help="Seconds to rest when idle.")
+@click.option(
+    "--poll",
+    default=1.0,
+    show_default=True,
+    help="Seconds to rest when idle (on PostgreSQL a queued job wakes the worker at once).",
+)
 @click.option("--once", is_flag=True, help="Run until no job is left, then exit.")
 def worker_command(poll: float, once: bool) -> None:
     """Run jobs (any number of workers on any number of hosts may run at once)."""

@@ -4,13 +4,13 @@ import time
 from datetime import timedelta
 
 import pytest
-
 from sqlalchemy.orm import Session
 
 from b24app.extensions import db
 from b24app.jobs import runner
 from b24app.jobs.runner import claim, run_once, run_until_idle
 from b24app.models import Job, utcnow
+from tests.integration.conftest import POSTGRES
 from tests.integration.test_api_bindings import call_count, owner_in_sandbox
 
 
@@ -331,6 +331,63 @@ def test_two_workers_serve_two_portals_side_by_side_and_no_job_runs_twice(app, p
             .having(func.count() > 1)
         ).all()
     assert doubled == []
+
+
+def test_an_idle_worker_starts_a_queued_job_at_once_not_at_its_next_poll(app, admin, portal24):
+    from b24app.jobs.worker import WorkerThread
+
+    # A worker that would look for work once a minute, started (and idle) before the job.
+    worker = WorkerThread(app, poll_interval=60).start()
+    try:
+        time.sleep(0.2)
+        job = start(portal24, admin, orderIds=[1, 2, 3], ownerTypeId=2, ownerId=8).json()["job"]
+        deadline = time.monotonic() + 20
+        while job_of(portal24, admin, job["id"])["state"] != "done":
+            assert time.monotonic() < deadline, "the worker waited for its poll"
+            time.sleep(0.05)
+    finally:
+        stopped_at = time.monotonic()
+        worker.stop(timeout=20)
+    # Stopping wakes it too, rather than leaving it asleep for the minute.
+    assert not worker._thread.is_alive()
+    assert time.monotonic() - stopped_at < 20
+
+
+@pytest.mark.skipif(not POSTGRES, reason="LISTEN/NOTIFY is PostgreSQL's")
+def test_a_broken_listen_connection_falls_back_to_polling_and_listens_again(app, admin, portal24):
+    from sqlalchemy import text
+
+    from b24app.jobs.wakeup import CHANNEL
+    from b24app.jobs.worker import WorkerThread
+
+    listening = text(
+        "SELECT pid FROM pg_stat_activity WHERE query = :listen AND pid <> pg_backend_pid()"
+    )
+
+    def listeners():
+        with app.app_context(), db.engine.connect() as conn:
+            return [row[0] for row in conn.execute(listening, {"listen": f"LISTEN {CHANNEL}"})]
+
+    worker = WorkerThread(app, poll_interval=0.5).start()
+    try:
+        deadline = time.monotonic() + 20
+        while not listeners():
+            assert time.monotonic() < deadline, "the worker never listened"
+            time.sleep(0.05)
+        # The database drops the worker's connection (a restart, an administrator).
+        with app.app_context(), db.engine.connect() as conn:
+            for pid in listeners():
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        for owner_id in (9, 10):
+            job = start(portal24, admin, orderIds=[4, 5], ownerTypeId=2, ownerId=owner_id)
+            job_id = job.json()["job"]["id"]
+            while job_of(portal24, admin, job_id)["state"] != "done":
+                assert time.monotonic() < deadline, "the job was never run"
+                time.sleep(0.05)
+        # It listens again on a connection of its own.
+        assert listeners()
+    finally:
+        worker.stop(timeout=20)
 
 
 def test_searches_keep_their_share_of_the_bucket_while_a_job_runs(app, admin, portal24):

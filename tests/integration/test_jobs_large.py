@@ -3,7 +3,6 @@
 import dataclasses
 
 import pytest
-
 from sqlalchemy import select
 
 from b24app.extensions import db
