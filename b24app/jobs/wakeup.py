@@ -23,6 +23,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from b24app.extensions import db, statement_engine
 
@@ -40,11 +41,18 @@ def _postgres(engine: Engine) -> bool:
 
 
 def announce() -> None:
-    """Say that a job is waiting (call it after the transaction that queued it committed)."""
+    """Say that a job is waiting (call it after the transaction that queued it committed).
+
+    The job is stored by then: a notification that cannot be sent is logged, not raised,
+    and the workers find the job at their next poll.
+    """
     global _announced
     if _postgres(db.engine):
-        with statement_engine().connect() as conn:
-            conn.execute(text(f"NOTIFY {CHANNEL}"))
+        try:
+            with statement_engine().connect() as conn:
+                conn.execute(text(f"NOTIFY {CHANNEL}"))
+        except SQLAlchemyError:
+            log.warning("job wake-up: NOTIFY failed; workers will find the job by polling")
         return
     with _queued:
         _announced += 1
