@@ -260,29 +260,22 @@ def _like_matcher(pattern: str, escape: str | None) -> Callable[[str], bool]:
     """Compile a LIKE pattern (``%`` any run, ``_`` one character) for folded text."""
     if escape is not None and len(escape) != 1:
         raise ValueError("ESCAPE expression must be a single character")
-    parts: list[str] = []
-    literal = True
-    index = 0
     folded = fold_case(pattern)
+    inner = folded[1:-1]
+    specials = {"%", "_"} | ({escape} if escape else set())
+    if len(folded) >= 2 and folded[0] == folded[-1] == "%" and not specials & set(inner):
+        # "%text%" without wildcards or escapes inside: a substring test.
+        return lambda text: inner in text
+    parts: list[str] = []
+    index = 0
     while index < len(folded):
         char = folded[index]
         if char == escape and index + 1 < len(folded):
             parts.append(re.escape(folded[index + 1]))
             index += 2
             continue
-        if char == "%":
-            parts.append(".*")
-            literal = literal and index in (0, len(folded) - 1)
-        elif char == "_":
-            parts.append(".")
-            literal = False
-        else:
-            parts.append(re.escape(char))
+        parts.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
         index += 1
-    inner = folded[1:-1]
-    plain = escape is None or escape not in inner
-    if literal and plain and len(folded) >= 2 and folded[0] == folded[-1] == "%":
-        return lambda text: inner in text
     compiled = re.compile("".join(parts), re.DOTALL)
     return lambda text: compiled.fullmatch(text) is not None
 

@@ -150,11 +150,11 @@ def current_owners(
     return owners
 
 
-def numbers_commands(order_ids: list[int], first: int = 0) -> dict[str, Command]:
-    """Return the reads of the orders' account numbers, 50 orders a command (``n<first>``...)."""
+def numbers_commands(order_ids: list[int]) -> dict[str, Command]:
+    """Return the reads of the orders' account numbers, 50 orders a command (``n0``...)."""
     chunks = [order_ids[i : i + PAGE_SIZE] for i in range(0, len(order_ids), PAGE_SIZE)]
     return {
-        f"n{first + n}": (
+        f"n{n}": (
             "sale.order.list",
             {"select": ["id", "accountNumber"], "filter": {"@id": chunk}, "start": -1},
         )

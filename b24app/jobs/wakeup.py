@@ -46,14 +46,24 @@ def announce() -> None:
     The job is stored by then: a notification that cannot be sent is logged, not raised,
     and the workers find the job at their next poll.
     """
-    global _announced
     if _postgres(db.engine):
         try:
-            with statement_engine().connect() as conn:
-                conn.execute(text(f"NOTIFY {CHANNEL}"))
+            _notify(statement_engine())
         except SQLAlchemyError:
             log.warning("job wake-up: NOTIFY failed; workers will find the job by polling")
         return
+    _wake_local()
+
+
+def _notify(engine: Engine) -> None:
+    """Send ``NOTIFY`` on the channel (delivered to every listener when it commits)."""
+    with engine.begin() as conn:
+        conn.execute(text(f"NOTIFY {CHANNEL}"))
+
+
+def _wake_local() -> None:
+    """Wake every worker of this process waiting on the in-process condition."""
+    global _announced
     with _queued:
         _announced += 1
         _queued.notify_all()
@@ -79,16 +89,12 @@ class Wakeup:
 
     def interrupt(self) -> None:
         """Wake a waiting worker of this process now (it is being stopped)."""
-        global _announced
-        with _queued:
-            _announced += 1
-            _queued.notify_all()
+        _wake_local()
         if self._listener is not None:
             # Through another connection: the listening one is busy waiting. Other workers
             # wake too, find nothing new and wait again.
             try:
-                with self._engine.begin() as conn:
-                    conn.execute(text(f"NOTIFY {CHANNEL}"))
+                _notify(self._engine)
             except Exception:  # the waiting side ends at its poll interval anyway
                 log.debug("job wake-up: could not interrupt the listener", exc_info=True)
 

@@ -10,7 +10,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from b24app.jobs.runner import run_once, worker_name
+from b24app.jobs.runner import run_once, run_until_idle, worker_name
 from b24app.jobs.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
@@ -88,10 +88,7 @@ def worker_command(poll: float, once: bool) -> None:
     stop = threading.Event()
     name = worker_name()
     if once:
-        steps = 0
-        while run_once(name, slice_seconds=float(app.config["JOB_SLICE_SECONDS"])):
-            steps += 1
-        click.echo(f"{steps} job steps run")
+        click.echo(f"{run_until_idle(app, name)} job steps run")
         return
     try:
         work(app, stop, poll, name)

@@ -16,6 +16,8 @@ class _Refusing:
     def connect(self):
         raise OperationalError("NOTIFY b24app_jobs", {}, Exception("server closed the connection"))
 
+    begin = connect
+
 
 def test_a_notify_that_fails_is_logged_and_the_request_goes_on(monkeypatch, caplog):
     monkeypatch.setattr(wakeup, "_postgres", lambda engine: True)
