@@ -19,6 +19,7 @@ from b24app.extensions import db, init_extensions
 from b24app.i18n import init_i18n
 from b24app.security import init_security
 from b24app.services.gateway import init_gateway
+from b24app.templating import COMPILED
 from b24app.views import init_views
 from b24app.views.errors import init_errors
 
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         instance_path=str(ROOT / "instance"),
     )
+    app.jinja_options = {**app.jinja_options, "bytecode_cache": COMPILED}
     app.config.update(load_config(ROOT, Path(app.instance_path), config))
     _configure_logging(app)
     if app.config["PROXY_FIX"]:

@@ -7,7 +7,9 @@ into the request that caused it.
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -50,6 +52,12 @@ def flatten(prefix: str, value: Any) -> list[tuple[str, str]]:
     return [(prefix, "" if value is None else str(value))]
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every delivery: building one parses the whole CA bundle."""
+    return httpx.create_ssl_context()
+
+
 def post_form(kind: str, url: str, fields: list[tuple[str, str]]) -> Delivery:
     """POST form fields to a URL; report the status instead of raising."""
     try:
@@ -58,6 +66,7 @@ def post_form(kind: str, url: str, fields: list[tuple[str, str]]) -> Delivery:
             content=urlencode(fields),
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             timeout=DELIVERY_TIMEOUT,
+            verify=_tls_context(),
         )
     except Exception as error:  # noqa: BLE001 - a failed delivery is reported, never raised
         log.warning("%s delivery to %s failed: %s", kind, url.split("?")[0], type(error).__name__)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from b24app.bitrix.http import tls_context
 from b24sandbox.config import SandboxConfig
 from b24sandbox.server import RunningSandbox, start_sandbox
 from tests.browser import launched_chromium
@@ -144,7 +145,7 @@ class SandboxHandle:
 @pytest.fixture
 def sandbox(sandbox_server: RunningSandbox, sandbox_app_url: str) -> Iterator[SandboxHandle]:
     """Reset the sandbox (pointed at ``sandbox_app_url``) and hand out a client for it."""
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(verify=tls_context(), timeout=10) as http:
         handle = SandboxHandle(sandbox_server, http)
         handle.control("reset", {"app_url": sandbox_app_url})
         yield handle

@@ -7,6 +7,8 @@ a moment later (DNS rebinding) must still not reach loopback or private networks
 
 from __future__ import annotations
 
+import functools
+import ssl
 import typing
 from typing import Any
 
@@ -18,6 +20,16 @@ from b24app.bitrix.errors import TransportError, UnsafeEndpoint
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+
+@functools.cache
+def tls_context(verify: bool = True) -> ssl.SSLContext:
+    """The process's TLS context (certifi's CAs, nothing from the environment).
+
+    Building one reads and parses the whole CA bundle (tens of milliseconds); the context is
+    safe to share between clients and threads, so the process builds it once.
+    """
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
 class _PeerCheckingBackend(httpcore.NetworkBackend):
@@ -63,8 +75,8 @@ class GuardedTransport(httpx.HTTPTransport):
     def __init__(
         self, guard: EndpointGuard, *, limits: httpx.Limits = DEFAULT_LIMITS, verify: bool = True
     ) -> None:
-        super().__init__(verify=verify, limits=limits, trust_env=False)
-        ssl_context = httpx.create_ssl_context(verify=verify, trust_env=False)
+        ssl_context = tls_context(verify)
+        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
         # httpx builds its pool without a way to pass a network backend; rebuild it with one.
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from b24app.bitrix.http import tls_context
 from b24sandbox.server import RunningSandbox
 from tests.browser import fresh_page
 from tests.e2e.harness import Portal, ServedApp, served_app
@@ -33,7 +34,7 @@ def served(
 @pytest.fixture(scope="module")
 def portal(sandbox_server: RunningSandbox, served: ServedApp) -> Iterator[Portal]:
     """The sandbox's first portal from its seed, with the app installed."""
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(verify=tls_context(), timeout=10) as http:
         handle = Portal(sandbox_server.url, http)
         handle.reset(served.url)
         handle.install()

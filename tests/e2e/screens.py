@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from b24app.bitrix.http import tls_context
 from b24sandbox.server import start_sandbox
 from tests.browser import launched_chromium
 from tests.conftest import sandbox_test_config
@@ -136,7 +137,7 @@ def main(argv: list[str]) -> int:
         with (
             tempfile.TemporaryDirectory() as scratch,
             served_app(sandbox, Path(scratch) / "app.sqlite3") as app,
-            httpx.Client(timeout=10) as http,
+            httpx.Client(verify=tls_context(), timeout=10) as http,
             launched_chromium() as browser,
         ):
             portal = Portal(sandbox.url, http)

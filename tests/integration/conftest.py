@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from b24app import create_app
+from b24app.bitrix.http import tls_context
 from b24app.config import normalise_database_url
 from b24app.extensions import db
 from b24app.services.gateway import close_gateway
@@ -191,7 +192,7 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
     """A plain HTTP client for talking to the app like Bitrix24 or a browser would."""
-    with httpx.Client(timeout=15, follow_redirects=False) as client:
+    with httpx.Client(verify=tls_context(), timeout=15, follow_redirects=False) as client:
         yield client
 
 

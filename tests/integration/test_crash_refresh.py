@@ -23,8 +23,8 @@ from b24app.extensions import db
 from b24app.jobs.runner import run_once
 from b24app.models import BindingRecord, Job, JobItem, Portal, UserToken, utcnow
 from b24app.services.catalog import forget_catalogs
+from tests.integration.faults.matrix import binding_in_sandbox
 from tests.integration.refresh_worker import hammer
-from tests.integration.test_fault_matrix import binding_in_sandbox
 from tests.integration.test_jobs_crash import LEASE, worker_process
 
 HOLD_MS = 60_000

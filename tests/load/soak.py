@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from b24app.bitrix.http import tls_context
 from b24sandbox.bx24 import frame_post_fields
 
 SESSION = re.compile(r'data-session="([^"]+)"')
@@ -368,7 +369,7 @@ def run_soak(
     portal's bucket.
     """
     limits = httpx.Limits(max_connections=users + 4, max_keepalive_connections=users + 4)
-    with httpx.Client(timeout=30, limits=limits) as http:
+    with httpx.Client(verify=tls_context(), timeout=30, limits=limits) as http:
         portal = Portal(target.sandbox_url, http)
         client = Client(target.app_url, portal, http)
         owners = [Owner(2, FIRST_OWNER + i) for i in range(deals)] + [

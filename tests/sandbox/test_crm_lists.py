@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from b24app.bitrix.http import tls_context
 from b24sandbox.config import SandboxConfig
 from b24sandbox.server import RunningSandbox, start_sandbox
 
@@ -181,7 +182,7 @@ def old_invoice_portal() -> Iterator[RunningSandbox]:
 
 def call(running: RunningSandbox, method: str, params: dict | None = None) -> httpx.Response:
     """Call a method on a separately started sandbox as its administrator."""
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(verify=tls_context(), timeout=10) as http:
         token = http.post(f"{running.url}/_sandbox/token", json={"user_id": 1}).json()
         return http.post(
             f"{running.url}/rest/{method}", json={**(params or {}), "auth": token["access_token"]}

@@ -7,6 +7,7 @@ import threading
 import httpx
 import pytest
 
+from b24app.bitrix.http import tls_context
 from b24sandbox import data
 
 DUPLICATE = {
@@ -104,7 +105,7 @@ def test_concurrent_adds_leave_exactly_one_owner(sandbox):
 
     def bind(owner_id: int) -> None:
         """Bind the shared order to one deal from its own connection."""
-        with httpx.Client(timeout=10) as http:
+        with httpx.Client(verify=tls_context(), timeout=10) as http:
             response = http.post(
                 f"{sandbox.url}/rest/crm.orderentity.add",
                 json={

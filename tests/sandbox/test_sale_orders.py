@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from b24app.bitrix.http import tls_context
 from b24sandbox.config import SandboxConfig
 from b24sandbox.server import RunningSandbox, start_sandbox
 
@@ -177,7 +178,7 @@ def big_portal() -> Iterator[RunningSandbox]:
 
 def big_call(running: RunningSandbox, params: dict) -> dict:
     """Call sale.order.list on the big portal as its administrator."""
-    with httpx.Client(timeout=30) as http:
+    with httpx.Client(verify=tls_context(), timeout=30) as http:
         token = http.post(f"{running.url}/_sandbox/token", json={"user_id": 1}).json()
         response = http.post(
             f"{running.url}/rest/sale.order.list",
