@@ -11,6 +11,10 @@ SANDBOX_PORT ?= 5001
 # module's tests stay in one process: its fixtures (a served app, a browser) are shared.
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+# Keep compiled modules (in __pycache__, ignored by git) even where the environment says
+# PYTHONDONTWRITEBYTECODE: without them every test process and every server the suite starts
+# compiles the project, and pytest rewrites every test module, from source again.
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: openapi setup chromium lint typecheck migrations-check test test-sqlite test-postgres run sandbox bench soak fuzz clean
 

@@ -643,7 +643,7 @@ def rss_checkpoints(
     stand: GunicornStand, pool: Pool, plan: Plan, one: Callable[[httpx.Client, int], None]
 ) -> dict[str, Any]:
     """Warm up, then read every worker's RSS before the load and at each checkpoint."""
-    pool.run(list(range(200)), one)
+    pool.run(list(range(plan.memory_warmup)), one)
     workers = stand.workers()
     rss: list[dict[int, int]] = [stand.worker_rss()]
     walls: list[float] = [0.0]

@@ -44,6 +44,11 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 REDIS_KEYS = "b24app:*"
 WORKERS = 4
+# gunicorn drops a keep-alive connection idle for 2 s by default. The load client keeps its
+# connections across phases (seeding the unbind orders can pause it for longer on a busy
+# machine), and reusing one just as gunicorn closes it gets "connection reset": so the stand
+# keeps idle connections for as long as a proxy in front of it typically would.
+KEEP_ALIVE_SECONDS = 75
 # Seeding 100,000 rows per table takes seconds, more on a loaded machine.
 START_TIMEOUT = 240.0
 STOP_TIMEOUT = 30.0
@@ -364,6 +369,8 @@ def gunicorn_stand(
             worker_class,
             "--threads",
             str(threads),
+            "--keep-alive",
+            str(KEEP_ALIVE_SECONDS),
             "-b",
             app_url.split("://", 1)[1],
             "app:app",

@@ -37,6 +37,8 @@ class Plan:
     storm_size: int = 100
     storms: int = 3
     memory_checkpoints: tuple[int, ...] = (10_000, 20_000)
+    # Requests before the first RSS reading (connections, caches, the allocator's arenas).
+    memory_warmup: int = 200
 
     def with_sizes(self, small: int, large: int) -> Plan:
         """Return the plan with other seed sizes."""
@@ -79,5 +81,6 @@ QUICK = Plan(
     gunicorn_rounds=1,
     window_requests=20,
     storms=1,
-    memory_checkpoints=(200, 400),
+    memory_checkpoints=(100, 200),
+    memory_warmup=50,
 )
