@@ -6,10 +6,11 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 APP_PORT ?= 5000
 SANDBOX_PORT ?= 5001
-# Test processes (pytest-xdist): the suite waits on HTTP and browsers more than on the CPU,
-# so three keep two cores busy (4:57 against 5:36 with two, for the SQLite suite here). A
-# module's tests stay in one process: its fixtures (a served app, a browser) are shared.
-TEST_WORKERS ?= 3
+# Test processes (pytest-xdist): the suite waits on HTTP, timeouts and browsers as much as on
+# the CPU, so four keep two cores busy (the SQLite suite on a 2-core machine: 5:40 with four,
+# 6:13 with three). A module's tests stay in one process: its fixtures (a served app, a
+# browser) are shared.
+TEST_WORKERS ?= 4
 PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 # Keep compiled modules (in __pycache__, ignored by git) even where the environment says
 # PYTHONDONTWRITEBYTECODE: without them every test process and every server the suite starts

@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# The quick run takes under a minute on an idle 2-core machine and about three inside the
+# parallel suite; the module's first test carries it in its setup, past pytest's default.
+pytestmark = pytest.mark.timeout(600)
 SUMMARY_KEYS = {"median_ms", "min_ms", "max_ms", "runs"}
 
 
