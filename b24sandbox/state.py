@@ -296,18 +296,12 @@ class Sandbox:
 
         assert self._pristine is not None
         with self.db.lock:
+            # Counters only grow, so the ones in use are never below the copy's: put them back.
             counters = self.db.conn.execute("SELECT name, seq FROM sqlite_sequence").fetchall()
             self._pristine.backup(self.db.conn)
             with self.db.transaction() as conn:
-                for name, seq in counters:
-                    conn.execute(
-                        "DELETE FROM sqlite_sequence WHERE name = ? AND seq < ?", (name, seq)
-                    )
-                    conn.execute(
-                        "INSERT INTO sqlite_sequence (name, seq) SELECT ?, ?"
-                        " WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = ?)",
-                        (name, seq, name),
-                    )
+                conn.execute("DELETE FROM sqlite_sequence")
+                conn.executemany("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", counters)
         search.forget_counts(self.db)
 
     # --- tokens ----------------------------------------------------------------------
