@@ -38,6 +38,9 @@ PLACEMENTS: dict[str, dict[str, str]] = {
     "CRM_SMART_INVOICE_DETAIL_TAB": {"en": "Store orders", "ru": "Заказы магазина"},
 }
 UNINSTALL_EVENT = "ONAPPUNINSTALL"
+# Bitrix24's access tokens live an hour. A posted lifetime is a hint from the request, not
+# from the OAuth server: a missing, non-positive or longer one counts as an hour (a too
+# early refresh costs one call; a huge one would not even fit a timestamp).
 DEFAULT_TOKEN_LIFETIME = 3600
 
 
@@ -106,7 +109,11 @@ def posted_source(
     """Wrap a just-verified token pair for the first calls of a request."""
     if not refresh:
         raise BadRequest("bad_request")
-    lifetime = expires_in if expires_in and expires_in > 0 else DEFAULT_TOKEN_LIFETIME
+    lifetime = (
+        expires_in
+        if expires_in and 0 < expires_in < DEFAULT_TOKEN_LIFETIME
+        else DEFAULT_TOKEN_LIFETIME
+    )
     credentials = Credentials(
         access_token=access,
         refresh_token=refresh,

@@ -2,6 +2,8 @@
 
 import json
 import re
+import time
+from datetime import UTC
 
 import pytest
 from sqlalchemy import select
@@ -61,6 +63,22 @@ def test_open_stores_the_users_token_pair(app, installed, portal24):
     with app.app_context():
         rows = db.session.scalars(select(UserToken).where(UserToken.user_id == 3)).all()
     assert len(rows) == 1
+
+
+@pytest.mark.parametrize("posted", [10**22, 365 * 86400, 0, -5])
+def test_a_posted_token_lifetime_counts_for_an_hour_at_most(app, installed, portal24, posted):
+    # AUTH_EXPIRES rides in the request: beyond Bitrix24's hour it is not believed (10**22
+    # seconds would not even fit a timestamp), and a non-positive one means an hour.
+    tokens = {**portal24.token(1), "expires_in": posted}
+    before = time.time()
+
+    response = portal24.open(tokens=tokens)
+
+    assert response.status_code == 200
+    with app.app_context():
+        row = db.session.scalars(select(UserToken).where(UserToken.user_id == 1)).one()
+    expires_at = row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC).timestamp()
+    assert before + 3600 - 5 <= expires_at <= time.time() + 3600
 
 
 def test_app_page_is_framed_by_its_portal_only_and_carries_the_session(installed, portal24):
