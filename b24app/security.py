@@ -200,7 +200,9 @@ def origin_from_domain(domain: str | None, allow_http: bool) -> str | None:
     """
     if not domain or not _HOST_PORT.match(domain):
         return None
-    host = domain.rsplit(":", 1)[0].lower()
+    # Host names ignore case; the origin is written the way browsers serialise it.
+    domain = domain.lower()
+    host = domain.rsplit(":", 1)[0]
     if allow_http and host in {"localhost", "127.0.0.1"}:
         return f"http://{domain}"
     return f"https://{domain}"

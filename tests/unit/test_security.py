@@ -132,6 +132,8 @@ def test_keys_differ_per_purpose_and_per_secret(ctx, app):
         ("a.bitrix24.com", False, "https://a.bitrix24.com"),
         ("localhost:5001", True, "http://localhost:5001"),
         ("localhost:5001", False, "https://localhost:5001"),
+        ("A.Bitrix24.COM", False, "https://a.bitrix24.com"),
+        ("LocalHost:5001", True, "http://localhost:5001"),
         ("evil.example; script-src *", False, None),
         ("a.bitrix24.com/x", False, None),
         ("", False, None),
