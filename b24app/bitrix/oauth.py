@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import threading
 import time
@@ -31,6 +32,10 @@ from b24app.bitrix.http import post_mapped
 from b24app.bitrix.retry import MethodKind, RetryPolicy
 
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+# Bitrix24's access tokens live an hour (the lifetime when an answer names none); the
+# longest one believed is a day.
+DEFAULT_LIFETIME = 3600
+MAX_LIFETIME = 86400
 
 
 @dataclass(repr=False)
@@ -196,15 +201,19 @@ class OAuthClient:
         if not access_token or not refresh_token:
             raise OAuthError("INVALID_TOKEN_RESPONSE", "the token answer lacks tokens")
         expires_in = _int_or_none(payload.get("expires_in"))
-        if expires_in is not None:
-            expires_at = started + expires_in
-        else:
-            expires_at = _timestamp(payload.get("expires")) or started + 3600.0
-            expires_in = max(0, int(expires_at - started))
+        if expires_in is None:
+            expires = _timestamp(payload.get("expires"))
+            if expires is not None and math.isfinite(expires):
+                expires_in = int(expires - started)
+            else:
+                expires_in = DEFAULT_LIFETIME
+        # A lifetime past MAX_LIFETIME is not believed: a huge one would not even fit the
+        # stored expiry, and the pair the server just rotated would be lost with it.
+        expires_in = max(0, min(expires_in, MAX_LIFETIME))
         return TokenSet(
             access_token=access_token,
             refresh_token=refresh_token,
-            expires_at=expires_at,
+            expires_at=started + expires_in,
             expires_in=expires_in,
             client_endpoint=_text(payload.get("client_endpoint")),
             member_id=_text(payload.get("member_id")),

@@ -248,3 +248,23 @@ def test_concurrent_verifications_are_safe():
         thread.join()
     assert errors == []
     assert len(oauth._cache) <= 8
+
+
+@pytest.mark.parametrize(
+    ("fields", "lifetime"),
+    [
+        ({"expires_in": 10**22}, 86400),
+        ({"expires_in": 7200}, 7200),
+        ({"expires_in": -5}, 0),
+        ({"expires_in": None, "expires": "inf"}, 3600),
+        ({"expires_in": None, "expires": 10**30}, 86400),
+        ({"expires_in": None, "expires": 1800}, 800),
+    ],
+)
+def test_a_token_lifetime_is_believed_up_to_a_day(fields, lifetime):
+    # A rotated pair with an absurd expiry must still be storable: the old pair is gone.
+    answer = {k: v for k, v in {**TOKEN_ANSWER, **fields}.items() if v is not None}
+    oauth, _, _ = client(lambda r: httpx.Response(200, json=answer))
+    tokens = oauth.refresh("old-refresh")
+    assert tokens.expires_in == lifetime
+    assert tokens.expires_at == 1000.0 + lifetime
