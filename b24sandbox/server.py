@@ -147,6 +147,7 @@ def _read_body(environ: WSGIEnvironment) -> bytes | None:
         missing -= len(part)
     body = b"".join(parts)
     if chunked and not missing:
+        # The chunks went past the cap: the application reads on from where this stopped.
         environ["wsgi.input"] = _Prefixed(body, stream)
         return None
     if missing and not chunked:
