@@ -25,6 +25,7 @@ from b24app.services.gateway import gateway
 from b24app.services.permissions import UserProfile, profile_from_batch
 from b24app.services.tokens import (
     PostedTokenSource,
+    fit_scope,
     store_chain,
     write_session,
 )
@@ -121,7 +122,8 @@ def posted_source(
         client_endpoint=verified.client_endpoint,
         member_id=verified.member_id,
         user_id=verified.user_id,
-        scope=scope or verified.scope,
+        # The OAuth server's word on the scope first; the posted one is only a fallback.
+        scope=verified.scope or scope,
     )
     return PostedTokenSource(credentials, gateway().oauth)
 
@@ -253,7 +255,7 @@ def save_portal(
                     session.add(portal)
                 portal.domain = verified.domain
                 portal.client_endpoint = verified.client_endpoint
-                portal.scope = verified.scope or portal.scope or ""
+                portal.scope = fit_scope(verified.scope or portal.scope or "")
                 portal.status = verified.status or portal.status or ""
                 if application_token:
                     portal.application_token_encrypted = cipher().encrypt(application_token)

@@ -59,6 +59,21 @@ def write_session(engine: Engine) -> Iterator[Session]:
         session.commit()
 
 
+# The stored scope's column width (``portals.scope``, ``user_tokens.scope``).
+SCOPE_WIDTH = 512
+
+
+def fit_scope(scope: str) -> str:
+    """Return ``scope`` cut to whole names that fit its column (a longer one is not real).
+
+    Bitrix24's scopes are a few short names; a longer list only comes from a forged or
+    broken request, and PostgreSQL would refuse to store it.
+    """
+    if len(scope) <= SCOPE_WIDTH:
+        return scope
+    return scope[: SCOPE_WIDTH + 1].rsplit(",", 1)[0][:SCOPE_WIDTH]
+
+
 def _as_datetime(timestamp: float) -> datetime:
     """Convert a unix time to an aware UTC datetime."""
     return datetime.fromtimestamp(timestamp, UTC)
@@ -97,7 +112,7 @@ def store_chain(
                 token.access_token_encrypted = cipher.encrypt(pair.access_token)
                 token.refresh_token_encrypted = cipher.encrypt(pair.refresh_token)
                 token.expires_at = _as_datetime(pair.expires_at)
-                token.scope = pair.scope or token.scope or ""
+                token.scope = fit_scope(pair.scope or token.scope or "")
                 token.invalid_grant_at = None
             return
         except IntegrityError:
@@ -207,7 +222,7 @@ class UserTokenSource:
                 token.access_token_encrypted = self._cipher.encrypt(fresh.access_token)
                 token.refresh_token_encrypted = self._cipher.encrypt(fresh.refresh_token)
                 token.expires_at = _as_datetime(fresh.expires_at)
-                token.scope = fresh.scope or token.scope
+                token.scope = fit_scope(fresh.scope or token.scope)
                 stored = self._credentials(token, portal)
         if dead:
             log.info("token chain of user %s on portal %s is dead", self.user_id, self.portal_id)

@@ -320,7 +320,7 @@ def list_history() -> dict[str, Any]:
     """The portal's bind, rebind and unbind attempts, newest first, 50 a page."""
     session = _session()
     query = _query()
-    cursor = int(query.cursor) if query.cursor else None
+    cursor = query.cursor
     records, next_cursor = history.history_page(session.portal.id, cursor)
     items = [
         history.entry_view(
@@ -415,9 +415,7 @@ def list_jobs() -> dict[str, Any]:
     """The portal's bulk jobs, newest first."""
     session = _session()
     query = _query()
-    found, next_cursor = jobs.job_page(
-        session.portal.id, int(query.cursor) if query.cursor else None
-    )
+    found, next_cursor = jobs.job_page(session.portal.id, query.cursor)
     by_job = jobs.counts([job.id for job in found])
     return {
         "items": [_job(job, session, by_job[job.id]) for job in found],
@@ -442,7 +440,7 @@ def job_items(job_id: int) -> dict[str, Any]:
     session = _session()
     job = jobs.find_job(session.portal.id, _check_id("id", job_id))
     query = _query()
-    found, next_cursor = jobs.item_page(job.id, int(query.cursor) if query.cursor else None)
+    found, next_cursor = jobs.item_page(job.id, query.cursor)
     # Replaced items name the owner they had; restored items (an undo) the owner they got back.
     earlier = {
         (item.previous_owner_type_id, item.previous_owner_id)

@@ -25,6 +25,11 @@ Cursor = Annotated[
         description="The `nextCursor` of the previous page.",
     ),
 ]
+# The app's own lists (history, jobs, a job's items) page by row id: ids are 32-bit.
+RowCursor = Annotated[
+    int,
+    Field(ge=1, le=MAX_ID, description="The `nextCursor` of the previous page."),
+]
 Search = Annotated[str, Field(max_length=100, description="Search text.")]
 
 
@@ -84,7 +89,7 @@ class OwnerQuery(_Query):
 class HistoryQuery(_Query):
     """``GET /api/history``."""
 
-    cursor: Cursor | None = None
+    cursor: RowCursor | None = None
 
 
 class SeenOwner(_Body):
@@ -342,7 +347,7 @@ class JobBody(_Body):
 class JobsQuery(_Query):
     """``GET /api/jobs`` and ``/api/jobs/<id>/items``."""
 
-    cursor: Cursor | None = None
+    cursor: RowCursor | None = None
 
 
 class JobCounts(BaseModel):

@@ -81,6 +81,18 @@ def test_a_posted_token_lifetime_counts_for_an_hour_at_most(app, installed, port
     assert before + 3600 - 5 <= expires_at <= time.time() + 3600
 
 
+def test_the_scope_stored_is_the_oauth_servers_not_a_posted_one(app, installed, portal24):
+    # A forged APPLICATION_SCOPE of 12,000 characters used to reach the 512-wide column
+    # (PostgreSQL refused it: a 500); app.info's scope is the one kept.
+    tokens = portal24.token(1)
+    response = portal24.open(tokens={**tokens, "scope": "crm," * 3000})
+
+    assert response.status_code == 200
+    with app.app_context():
+        row = db.session.scalars(select(UserToken).where(UserToken.user_id == 1)).one()
+    assert row.scope == tokens["scope"]
+
+
 def test_app_page_is_framed_by_its_portal_only_and_carries_the_session(installed, portal24):
     response = portal24.open(user_id=1, placement="CRM_DEAL_DETAIL_TAB", options={"ID": "12"})
 
