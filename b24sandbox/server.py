@@ -54,9 +54,8 @@ class QuietRequestHandler(WSGIRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = KEEP_ALIVE_SECONDS
     server: PortalServer
-    # Whether this request's connection stays open after the answer (its body was read).
-    keep_alive = False
-    # The socket's stream while the request is answered (see make_environ).
+    # The socket's stream while the request is answered (see make_environ); set only when
+    # the body was read, which is what lets the connection stay open.
     socket_rfile: Any = None
 
     def setup(self) -> None:
@@ -89,19 +88,25 @@ class QuietRequestHandler(WSGIRequestHandler):
         body = _read_body(environ)
         if body is not None:
             environ["wsgi.input"] = io.BytesIO(body)
-            self.keep_alive = not self.close_connection
             self.socket_rfile, self.rfile = self.rfile, io.BytesIO()
         return environ
 
     def send_header(self, keyword: str, value: str) -> None:
-        """Drop werkzeug's ``Connection: close`` where the connection can stay open."""
-        if keyword.lower() == "connection" and value.lower() == "close" and self.keep_alive:
+        """Drop werkzeug's ``Connection: close`` where the connection can stay open.
+
+        It can when the body was read and neither the client nor an error asked to close.
+        """
+        if (
+            keyword.lower() == "connection"
+            and value.lower() == "close"
+            and self.socket_rfile is not None
+            and not self.close_connection
+        ):
             return
         super().send_header(keyword, value)
 
     def handle_one_request(self) -> None:
         """Serve one request; a connection is only kept open once its body was read."""
-        self.keep_alive = False
         self.socket_rfile = None
         try:
             super().handle_one_request()
