@@ -23,6 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from b24app.extensions import db
 
+# The width of a stored scope (``portals.scope``, ``user_tokens.scope``).
+SCOPE_WIDTH = 512
+
 
 def utcnow() -> datetime:
     """Return the current time, timezone-aware in UTC."""
@@ -67,7 +70,7 @@ class Portal(db.Model):  # type: ignore[name-defined]
     client_endpoint: Mapped[str] = mapped_column(String(512))
     # Fernet ciphertext: the only proof an uninstall event comes from Bitrix24.
     application_token_encrypted: Mapped[str | None] = mapped_column(Text)
-    scope: Mapped[str] = mapped_column(String(512), default="")
+    scope: Mapped[str] = mapped_column(String(SCOPE_WIDTH), default="")
     # The app's licence status on the portal as Bitrix24 reports it (F, D, T, P, L).
     status: Mapped[str] = mapped_column(String(8), default="")
     installer_user_id: Mapped[int | None] = mapped_column(Integer)
@@ -101,7 +104,7 @@ class UserToken(db.Model):  # type: ignore[name-defined]
     access_token_encrypted: Mapped[str] = mapped_column(Text)
     refresh_token_encrypted: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    scope: Mapped[str] = mapped_column(String(512), default="")
+    scope: Mapped[str] = mapped_column(String(SCOPE_WIDTH), default="")
     # Set when the OAuth server answered invalid_grant: the chain is dead and only the
     # user reopening the app (a fresh token pair) revives it.
     invalid_grant_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

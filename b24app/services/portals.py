@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from b24app.bitrix import errors as b24
 from b24app.bitrix.client import Credentials, TokenSource
+from b24app.bitrix.oauth import DEFAULT_LIFETIME
 from b24app.bitrix.payloads import AppEvent, PlacementRequest
 from b24app.crypto import SecretUnreadable, cipher
 from b24app.errors import BadRequest, Forbidden, Unauthorized, Unavailable, from_bitrix
@@ -39,10 +40,6 @@ PLACEMENTS: dict[str, dict[str, str]] = {
     "CRM_SMART_INVOICE_DETAIL_TAB": {"en": "Store orders", "ru": "Заказы магазина"},
 }
 UNINSTALL_EVENT = "ONAPPUNINSTALL"
-# Bitrix24's access tokens live an hour. A posted lifetime is a hint from the request, not
-# from the OAuth server: a missing, non-positive or longer one counts as an hour (a too
-# early refresh costs one call; a huge one would not even fit a timestamp).
-DEFAULT_TOKEN_LIFETIME = 3600
 
 
 def public_url(path: str) -> str:
@@ -110,10 +107,13 @@ def posted_source(
     """Wrap a just-verified token pair for the first calls of a request."""
     if not refresh:
         raise BadRequest("bad_request")
+    # A posted lifetime is a hint from the request, not from the OAuth server: a missing,
+    # non-positive or longer one than Bitrix24's hour counts as an hour (a too early refresh
+    # costs one call; a huge one would not even fit a timestamp).
     lifetime = (
         expires_in
-        if expires_in and 0 < expires_in < DEFAULT_TOKEN_LIFETIME
-        else DEFAULT_TOKEN_LIFETIME
+        if expires_in is not None and 0 < expires_in < DEFAULT_LIFETIME
+        else DEFAULT_LIFETIME
     )
     credentials = Credentials(
         access_token=access,

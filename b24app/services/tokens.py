@@ -28,7 +28,7 @@ from b24app.bitrix.errors import InvalidGrant, InvalidToken
 from b24app.bitrix.oauth import OAuthClient
 from b24app.crypto import SecretUnreadable, TokenCipher, cipher
 from b24app.extensions import SQLITE_IMMEDIATE, db, statement_engine
-from b24app.models import Portal, UserToken, utcnow
+from b24app.models import SCOPE_WIDTH, Portal, UserToken, utcnow
 from b24app.services import prefetch
 from b24app.services.gateway import gateway
 
@@ -57,10 +57,6 @@ def write_session(engine: Engine) -> Iterator[Session]:
             session.rollback()
             raise
         session.commit()
-
-
-# The stored scope's column width (``portals.scope``, ``user_tokens.scope``).
-SCOPE_WIDTH = 512
 
 
 def fit_scope(scope: str) -> str:

@@ -320,8 +320,7 @@ def list_history() -> dict[str, Any]:
     """The portal's bind, rebind and unbind attempts, newest first, 50 a page."""
     session = _session()
     query = _query()
-    cursor = query.cursor
-    records, next_cursor = history.history_page(session.portal.id, cursor)
+    records, next_cursor = history.history_page(session.portal.id, query.cursor)
     items = [
         history.entry_view(
             record,
