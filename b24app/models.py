@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -266,6 +267,13 @@ class Job(db.Model):  # type: ignore[name-defined]
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When a worker last ran one of its batches: the least recently served job goes next.
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # JSON {order id: [ownerTypeId, ownerId] or null}: the owners of the next batch's orders,
+    # read before it was sent (with the batch before, or by the POST); order ids absent were
+    # not read. Only an answer that may follow a lost one (``unconfirmed``) is judged by them.
+    seen_owners: Mapped[str | None] = mapped_column(Text)
+    # The first unfinished batch may have been applied without its answer being recorded
+    # (its answer was lost, or the worker holding the job died).
+    unconfirmed: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -34,7 +34,7 @@ from typing import Any
 
 from b24app.bitrix.ratelimit import RateLimiter
 from b24app.jobs.orders import owners_command
-from b24app.jobs.service import BIND_BATCH
+from b24app.jobs.service import BIND_BATCH, bind_batch_size
 from b24app.jobs.worker import WorkerThread
 from b24app.services.bindings import Triple
 from b24app.services.tokens import token_source
@@ -64,8 +64,8 @@ FINAL_STATES = ("done", "cancelled", "paused")
 
 
 def batches_for(orders: int) -> int:
-    """Return the batch requests a job of ``orders`` orders sends (49 adds each)."""
-    return math.ceil(orders / BIND_BATCH)
+    """Return the batch requests a job of ``orders`` orders sends (48 or 49 adds each)."""
+    return math.ceil(orders / bind_batch_size(orders))
 
 
 def runs_for(orders: int, plan: Plan) -> int:

@@ -273,99 +273,109 @@ class BitrixClient:
         lost = False
         attempt = 1
         deadline = self._clock() + self._retry.max_total
-        while True:
-            if self._limiter is not None:
-                # Outside the try: a full client-side bucket is not worth a retry.
+        try:
+            while True:
+                if self._limiter is not None:
+                    # Outside the try: a full client-side bucket is not worth a retry.
+                    try:
+                        self._limiter.acquire(
+                            creds.member_id,
+                            max(0.0, deadline - self._clock()),
+                            background=self._background,
+                        )
+                    except QueueTooLong as full:
+                        raise BudgetExceeded(full.wait, full) from None
                 try:
-                    self._limiter.acquire(
-                        creds.member_id,
-                        max(0.0, deadline - self._clock()),
-                        background=self._background,
-                    )
-                except QueueTooLong as full:
-                    raise BudgetExceeded(full.wait, full) from None
-            try:
-                body = self._send(creds, method, params, deadline)
-                return Result(
-                    result=body.get("result"),
-                    total=_as_int(body.get("total")),
-                    next=_as_int(body.get("next")),
-                    time=dict(body["time"]) if isinstance(body.get("time"), Mapping) else {},
-                    after_lost_answer=lost,
-                )
-            except _Redirect as redirect:
-                if moved:
-                    raise PortalMoved(
-                        "PORTAL_MOVED",
-                        "the portal redirected twice",
-                        redirect.status,
-                        location=redirect.location,
-                    ) from None
-                new_endpoint = self._guard.check(
-                    _rest_base(redirect.location, creds.client_endpoint)
-                )
-                log.warning("portal %s moved to %s", creds.member_id, new_endpoint)
-                auth.moved(new_endpoint)
-                creds = dataclasses.replace(creds, client_endpoint=new_endpoint)
-                moved = True
-            except ExpiredToken:
-                if refreshed:
-                    raise
-                creds = auth.refresh(creds)
-                refreshed = True
-            except InvalidToken:
-                # A refresh elsewhere may have rotated the pair while this request was in
-                # flight, which kills the access token we sent. Adopt a newer stored pair, or
-                # ask the (single-flight) token source, which waits for a running refresh.
-                latest = auth.current()
-                if not adopted and latest.access_token != creds.access_token:
-                    creds = latest
-                    adopted = True
-                elif not refreshed:
-                    creds = auth.refresh(creds)
-                    refreshed = True
-                else:
-                    raise
-            except OperationTimeLimit as error:
-                # The method was refused before it ran, so even a write may wait and retry.
-                wait = self._retry.time_limit_wait(error, self._clock())
-                if wait is None or attempt >= self._retry.max_attempts:
-                    raise
-                if self._clock() + wait > deadline:
-                    raise BudgetExceeded(wait, error) from None
-                log.warning("%s on %s: time limit, waiting %.1f s", method, creds.member_id, wait)
-                self._sleep(wait)
-                attempt += 1
-            except BitrixError as error:
-                replay = IDEMPOTENT_WRITES.get(method.lower())
-                if resent and replay is not None and isinstance(error, replay):
-                    # The lost first attempt did the work; this is its success.
-                    log.info("%s on %s: repeat confirms the first attempt", method, creds.member_id)
+                    body = self._send(creds, method, params, deadline)
                     return Result(
-                        result=_replayed_result(method, params),
-                        replayed=True,
+                        result=body.get("result"),
+                        total=_as_int(body.get("total")),
+                        next=_as_int(body.get("next")),
+                        time=dict(body["time"]) if isinstance(body.get("time"), Mapping) else {},
                         after_lost_answer=lost,
                     )
-                if not self._retry.may_retry(error, kind):
-                    raise
-                if attempt >= self._retry.max_attempts:
-                    raise
-                delay = self._retry.backoff(attempt, self._rand)
-                if self._clock() + delay >= deadline:
-                    raise
-                # Codes and ids only: never a token.
-                log.info(
-                    "%s on %s failed with %s, retry %d in %.2f s",
-                    method,
-                    creds.member_id,
-                    error.code,
-                    attempt,
-                    delay,
-                )
-                self._sleep(delay)
-                attempt += 1
-                resent = True
-                lost = lost or (isinstance(error, TransportError) and error.maybe_sent)
+                except _Redirect as redirect:
+                    if moved:
+                        raise PortalMoved(
+                            "PORTAL_MOVED",
+                            "the portal redirected twice",
+                            redirect.status,
+                            location=redirect.location,
+                        ) from None
+                    new_endpoint = self._guard.check(
+                        _rest_base(redirect.location, creds.client_endpoint)
+                    )
+                    log.warning("portal %s moved to %s", creds.member_id, new_endpoint)
+                    auth.moved(new_endpoint)
+                    creds = dataclasses.replace(creds, client_endpoint=new_endpoint)
+                    moved = True
+                except ExpiredToken:
+                    if refreshed:
+                        raise
+                    creds = auth.refresh(creds)
+                    refreshed = True
+                except InvalidToken:
+                    # A refresh elsewhere may have rotated the pair while this request was in
+                    # flight, which kills the access token we sent. Adopt a newer stored pair, or
+                    # ask the (single-flight) token source, which waits for a running refresh.
+                    latest = auth.current()
+                    if not adopted and latest.access_token != creds.access_token:
+                        creds = latest
+                        adopted = True
+                    elif not refreshed:
+                        creds = auth.refresh(creds)
+                        refreshed = True
+                    else:
+                        raise
+                except OperationTimeLimit as error:
+                    # The method was refused before it ran, so even a write may wait and retry.
+                    wait = self._retry.time_limit_wait(error, self._clock())
+                    if wait is None or attempt >= self._retry.max_attempts:
+                        raise
+                    if self._clock() + wait > deadline:
+                        raise BudgetExceeded(wait, error) from None
+                    log.warning(
+                        "%s on %s: time limit, waiting %.1f s", method, creds.member_id, wait
+                    )
+                    self._sleep(wait)
+                    attempt += 1
+                except BitrixError as error:
+                    replay = IDEMPOTENT_WRITES.get(method.lower())
+                    if resent and replay is not None and isinstance(error, replay):
+                        # The lost first attempt did the work; this is its success.
+                        log.info(
+                            "%s on %s: repeat confirms the first attempt", method, creds.member_id
+                        )
+                        return Result(
+                            result=_replayed_result(method, params),
+                            replayed=True,
+                            after_lost_answer=lost,
+                        )
+                    if not self._retry.may_retry(error, kind):
+                        raise
+                    if attempt >= self._retry.max_attempts:
+                        raise
+                    delay = self._retry.backoff(attempt, self._rand)
+                    if self._clock() + delay >= deadline:
+                        raise
+                    # Codes and ids only: never a token.
+                    log.info(
+                        "%s on %s failed with %s, retry %d in %.2f s",
+                        method,
+                        creds.member_id,
+                        error.code,
+                        attempt,
+                        delay,
+                    )
+                    self._sleep(delay)
+                    attempt += 1
+                    resent = True
+                    lost = lost or (isinstance(error, TransportError) and error.maybe_sent)
+        except BitrixError as error:
+            # The caller learns whether the portal may have applied an attempt of this call
+            # whose answer never came (a bulk job then trusts the owners it read before).
+            error.maybe_applied = lost or (isinstance(error, TransportError) and error.maybe_sent)
+            raise
 
     def _send(
         self,

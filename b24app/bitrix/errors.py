@@ -22,6 +22,9 @@ class BitrixError(Exception):
         self.code = code
         self.description = description
         self.status = status
+        # Set by the client when a call fails: whether one of its attempts may have reached
+        # the portal and been applied without its answer coming back.
+        self.maybe_applied = False
 
     def __repr__(self) -> str:
         """Show class, code and status for logs."""

@@ -8,6 +8,7 @@ a call.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -184,15 +185,50 @@ def order_numbers(
 
 
 def owners_command(order_ids: list[int]) -> Command:
-    """Return the read of up to 50 orders' bindings."""
+    """Return the read of the orders' bindings: one page of 50, lowest order id first."""
     return (
         "crm.orderentity.list",
         {
             "select": ["orderId", "ownerTypeId", "ownerId"],
             "filter": {"@orderId": order_ids},
+            "order": {"orderId": "asc"},
             "start": -1,
         },
     )
+
+
+Seen = dict[int, tuple[int, int] | None]
+
+
+def seen_owners(order_ids: Iterable[int], rows: list[dict[str, Any]]) -> Seen:
+    """Say what a read of ``owners_command`` showed of each order: its owner, or None.
+
+    A full page may have left out the orders after its last row (it is sorted by order id):
+    those are absent from the answer, as not read.
+    """
+    owners = owners_from(rows)
+    ids = list(order_ids)
+    if len(rows) >= PAGE_SIZE:
+        last = max(owners, default=0)
+        ids = [i for i in ids if i <= last]
+    return {i: owners.get(i) for i in ids}
+
+
+def seen_to_json(seen: Seen) -> str | None:
+    """Store owners as read (``Job.seen_owners``); None when nothing was read."""
+    if not seen:
+        return None
+    return json.dumps({str(i): list(owner) if owner else None for i, owner in seen.items()})
+
+
+def seen_from_json(text: str | None) -> Seen:
+    """Read stored owners back (see :func:`seen_to_json`)."""
+    if not text:
+        return {}
+    seen: Seen = {}
+    for key, owner in json.loads(text).items():
+        seen[int(key)] = (int(owner[0]), int(owner[1])) if owner else None
+    return seen
 
 
 def owners_from(rows: list[dict[str, Any]]) -> dict[int, tuple[int, int]]:

@@ -25,18 +25,22 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from b24app.bitrix import errors as b24
-from b24app.bitrix.client import BatchResult, TokenSource
+from b24app.bitrix.client import BATCH_LIMIT, BatchResult, TokenSource
 from b24app.errors import AppError, Busy, Forbidden, Unauthorized, from_bitrix
 from b24app.extensions import db
 from b24app.jobs.orders import (
     MAX_JOB_ORDERS,
     OrderFilter,
+    Seen,
     current_owners,
     matching_orders,
     owners_command,
     owners_from,
+    seen_from_json,
+    seen_owners,
+    seen_to_json,
 )
-from b24app.jobs.service import BIND_BATCH, add_items
+from b24app.jobs.service import UNDO_BATCH, add_items, bind_batch_size
 from b24app.models import (
     BindingAction,
     BindingOutcome,
@@ -87,6 +91,11 @@ def claim(worker: str, now: datetime, lease: float) -> Claim | None:
         ).first()
         if job is None:
             return None
+        if job.lease_owner is not None:
+            # Its holder stopped without letting go (killed, or overran the lease): the batch
+            # it was sending may have landed without being recorded.
+            log.warning("job %s taken over from %s", job.id, job.lease_owner)
+            job.unconfirmed = True
         until = now + timedelta(seconds=lease)
         job.lease_owner = worker
         job.lease_until = until
@@ -135,35 +144,36 @@ def _materialise(job: Job, source: TokenSource) -> None:
     if order_filter.unbound_only and found:
         owners = current_owners(source, [i for i, _ in found], background=True)
         found = [(i, n) for i, n in found if i not in owners]
+    size = bind_batch_size(len(found))
+    # Unbound orders were read as such: the first batch's owners before it is sent.
+    seen: Seen = {i: None for i, _ in found[:size]} if order_filter.unbound_only else {}
     with write_session(db.engine) as session:
-        add_items(session, job.id, found, BIND_BATCH)
+        add_items(session, job.id, found, size)
         session.execute(
-            update(Job).where(Job.id == job.id).values(pending_filter=None, total=len(found))
+            update(Job)
+            .where(Job.id == job.id)
+            .values(pending_filter=None, total=len(found), seen_owners=seen_to_json(seen))
         )
 
 
-def _next_batch(job_id: int) -> list[JobItem]:
-    """Return the pending items of the job's first unfinished batch."""
+def _next_batch(job_id: int) -> tuple[list[JobItem], list[int]]:
+    """Return the pending items of the job's first unfinished batch, and the order ids of
+    the batch after it (whose owners are read along)."""
     with Session(db.engine, expire_on_commit=False) as session:
-        first = session.scalars(
-            select(JobItem.batch_no)
-            .where(JobItem.job_id == job_id, JobItem.state == JobItemState.PENDING.value)
-            .order_by(JobItem.batch_no)
-            .limit(1)
-        ).first()
-        if first is None:
-            return []
-        return list(
+        pending = list(
             session.scalars(
                 select(JobItem)
-                .where(
-                    JobItem.job_id == job_id,
-                    JobItem.batch_no == first,
-                    JobItem.state == JobItemState.PENDING.value,
-                )
-                .order_by(JobItem.id)
+                .where(JobItem.job_id == job_id, JobItem.state == JobItemState.PENDING.value)
+                .order_by(JobItem.batch_no, JobItem.id)
+                .limit(2 * UNDO_BATCH)
             )
         )
+    if not pending:
+        return [], []
+    first = [i for i in pending if i.batch_no == pending[0].batch_no]
+    rest = pending[len(first) :]
+    upcoming = [i.order_id for i in rest if i.batch_no == rest[0].batch_no] if rest else []
+    return first, upcoming
 
 
 def _failure_code(error: b24.BitrixError) -> str:
@@ -184,33 +194,56 @@ class Outcome:
     previous: tuple[int, int] | None = None
 
 
-def _bind_batch(job: Job, items: list[JobItem], source: TokenSource) -> dict[int, Outcome]:
-    """Bind up to 49 orders in one batch that first reads their owners."""
+def _bind_batch(
+    job: Job, items: list[JobItem], upcoming: list[int], source: TokenSource
+) -> tuple[dict[int, Outcome], Seen]:
+    """Bind up to 49 orders in one batch that first reads their owners.
+
+    The batch also reads the owners of the next batch's orders and returns them as seen
+    (what that batch's adds will replace, should its own answer be lost): with a read of
+    their own when the batch has a command to spare (48 orders), otherwise in this batch's
+    read, as far as its page of 50 goes once this batch's rows are in. So that they are,
+    only orders that sort after this batch's ride along.
+    """
     target = (job.owner_type_id, job.owner_id)
-    commands: dict[str, Command] = {"owners": owners_command([i.order_id for i in items])}
+    own = [i.order_id for i in items]
+    apart = bool(upcoming) and len(items) + 2 <= BATCH_LIMIT
+    ahead = upcoming if apart else [o for o in upcoming if o > max(own)]
+    commands: dict[str, Command] = {"owners": owners_command(own if apart else own + ahead)}
+    if apart:
+        commands["ahead"] = owners_command(ahead)
     for item in items:
         fields = Triple(item.order_id, *target).fields()
         commands[f"a{item.order_id}"] = ("crm.orderentity.add", {"fields": fields})
     batch = gateway().jobs_rest.batch(source, commands)
-    before = owners_from(_rows(batch, "owners"))
+    rows = _rows(batch, "owners")
+    before = owners_from(rows or [])
+    # After an answer that may have been lost (or a takeover), the read can show this
+    # batch's own earlier adds; the owners seen before it was first sent say what they
+    # replaced.
+    earlier = seen_from_json(job.seen_owners) if batch.after_lost_answer or job.unconfirmed else {}
     outcomes: dict[int, Outcome] = {}
     for item in items:
         previous = before.get(item.order_id)
         error = batch.errors.get(f"a{item.order_id}")
-        if error is None:
-            if previous is not None and previous != target:
-                outcomes[item.order_id] = Outcome(JobItemState.REPLACED, previous=previous)
-            elif previous == target:
-                outcomes[item.order_id] = Outcome(JobItemState.ALREADY_BOUND)
-            else:
-                outcomes[item.order_id] = Outcome(JobItemState.BOUND)
-        elif isinstance(error, b24.AlreadyBound):
-            outcomes[item.order_id] = Outcome(JobItemState.ALREADY_BOUND)
-        elif isinstance(error, b24.InvalidToken):
+        if isinstance(error, b24.InvalidToken):
             raise error
-        else:
+        if error is not None and not isinstance(error, b24.AlreadyBound):
             outcomes[item.order_id] = Outcome(JobItemState.FAILED, _failure_code(error))
-    return outcomes
+        elif error is not None or previous == target:
+            seen = earlier.get(item.order_id, target)
+            if seen is None:
+                outcomes[item.order_id] = Outcome(JobItemState.BOUND)
+            elif seen != target:
+                outcomes[item.order_id] = Outcome(JobItemState.REPLACED, previous=seen)
+            else:
+                outcomes[item.order_id] = Outcome(JobItemState.ALREADY_BOUND)
+        elif previous is not None:
+            outcomes[item.order_id] = Outcome(JobItemState.REPLACED, previous=previous)
+        else:
+            outcomes[item.order_id] = Outcome(JobItemState.BOUND)
+    ahead_rows = _rows(batch, "ahead") if apart else rows
+    return outcomes, seen_owners(ahead, ahead_rows) if ahead_rows is not None else {}
 
 
 def _undo_batch(job: Job, items: list[JobItem], source: TokenSource) -> dict[int, Outcome]:
@@ -246,12 +279,12 @@ def _undo_batch(job: Job, items: list[JobItem], source: TokenSource) -> dict[int
     return outcomes
 
 
-def _rows(batch: BatchResult, key: str) -> list[dict[str, Any]]:
-    """Return the owners a batch read (none when that read failed: the adds still count)."""
+def _rows(batch: BatchResult, key: str) -> list[dict[str, Any]] | None:
+    """Return the owners a batch read (None when that read failed: the adds still count)."""
     try:
         return rows_of(batch, key, "orderEntity")
     except AppError:
-        return []
+        return None
 
 
 _HISTORY_OUTCOMES = {
@@ -270,8 +303,11 @@ def _record(
     worker: str,
     now: datetime,
     renew: float | None = None,
+    seen: Seen | None = None,
 ) -> bool:
     """Store the batch's outcomes and history rows, once, if this worker still holds the job.
+
+    ``seen`` are the next batch's owners as this batch read them.
 
     In the same transaction the job is finished when no item is left; otherwise its lease is
     renewed by ``renew`` seconds (True is returned: send the next batch), or the job is given
@@ -303,6 +339,8 @@ def _record(
             session.execute(_ITEM_OUTCOME, changes)
         if history:
             session.execute(BindingRecord.__table__.insert(), history)
+        stored.seen_owners = job.seen_owners = seen_to_json(seen or {})
+        stored.unconfirmed = job.unconfirmed = False
         if stored.cancel_requested:
             _hand_back(stored, now)
             return False
@@ -418,16 +456,24 @@ def _step(
             _materialise(job, source)
             release(job.id, worker, clock())
             return False
-        items = _next_batch(job.id)
+        items, upcoming = _next_batch(job.id)
         if not items:
             release(job.id, worker, clock(), state=JobState.DONE.value, finished_at=clock())
             log.info("job %s done", job.id)
             return False
-        runner = _bind_batch if job.kind == "bind" else _undo_batch
-        outcomes = runner(job, items, source)
-    except (ChainDead, b24.InvalidToken, b24.InvalidGrant):
+        seen: Seen = {}
+        if job.kind == "bind":
+            outcomes, seen = _bind_batch(job, items, upcoming, source)
+        else:
+            outcomes = _undo_batch(job, items, source)
+    except (ChainDead, b24.InvalidToken, b24.InvalidGrant) as exc:
         release(
-            job.id, worker, clock(), state=JobState.PAUSED.value, paused_reason="reauth_required"
+            job.id,
+            worker,
+            clock(),
+            state=JobState.PAUSED.value,
+            paused_reason="reauth_required",
+            unconfirmed=job.unconfirmed or _maybe_applied(exc),
         )
         log.info("job %s paused: the user's token chain is dead", job.id)
         return False
@@ -437,7 +483,12 @@ def _step(
             # Waiting does not help (the portal is gone, the user lost access, a refreshed
             # token is still refused): the job waits for the user to reopen the app.
             release(
-                job.id, worker, clock(), state=JobState.PAUSED.value, paused_reason=problem.code
+                job.id,
+                worker,
+                clock(),
+                state=JobState.PAUSED.value,
+                paused_reason=problem.code,
+                unconfirmed=job.unconfirmed or _maybe_applied(exc),
             )
             log.info("job %s paused (%s)", job.id, problem.code)
             return False
@@ -447,10 +498,22 @@ def _step(
         if isinstance(problem, Busy) and problem.retry_after > wait:
             wait = float(problem.retry_after)
         log.warning("job %s: batch postponed %.0f s (%s)", job.id, wait, problem.code)
-        release(job.id, worker, clock(), lease_until=clock() + timedelta(seconds=wait))
+        release(
+            job.id,
+            worker,
+            clock(),
+            lease_until=clock() + timedelta(seconds=wait),
+            unconfirmed=job.unconfirmed or _maybe_applied(exc),
+        )
         return False
     renew = lease if time.monotonic() < ends else None
-    return _record(job, items, outcomes, worker, clock(), renew)
+    return _record(job, items, outcomes, worker, clock(), renew, seen)
+
+
+def _maybe_applied(exc: BaseException) -> bool:
+    """Tell whether a batch that failed may have been applied (an answer lost on the way)."""
+    cause = exc if isinstance(exc, b24.BitrixError) else exc.__cause__
+    return isinstance(cause, b24.BitrixError) and cause.maybe_applied
 
 
 def run_until_idle(app: Flask, worker: str | None = None, max_steps: int = 100_000) -> int:

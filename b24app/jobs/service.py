@@ -23,11 +23,15 @@ from b24app.jobs.orders import (
     MAX_JOB_ORDERS,
     Command,
     OrderFilter,
+    Seen,
     current_owners,
     matching_orders,
     numbers_commands,
     numbers_from,
     order_numbers,
+    owners_command,
+    seen_owners,
+    seen_to_json,
 )
 from b24app.jobs.wakeup import announce
 from b24app.models import Job, JobItem, JobItemState, JobState, utcnow
@@ -43,8 +47,9 @@ from b24app.services.tokens import write_session
 BIND_BATCH = 49
 # An undo reads first, then sends up to 50 writes.
 UNDO_BATCH = 50
-# Orders whose numbers are read in the owner's batch: 49 reads of 50 beside it.
-_WITH_OWNER = (BATCH_LIMIT - 1) * PAGE_SIZE
+# Orders whose numbers are read in the owner's batch: 48 reads of 50 beside it and the
+# read of the first batch's owners.
+_WITH_OWNER = (BATCH_LIMIT - 2) * PAGE_SIZE
 JOBS_PAGE = 20
 ITEMS_PAGE = 100
 FINISHED = {JobState.DONE.value, JobState.CANCELLED.value}
@@ -125,15 +130,29 @@ def preview(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -
 
 
 def start(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -> Job:
-    """Queue a bind job (the worker reads a filter itself); return it."""
-    ids = _unique(request.order_ids) if request.order_ids is not None else None
+    """Queue a bind job (the worker reads a filter itself); return it.
+
+    Chosen orders are sent in id order, as a filter's are: each batch's read of its owners
+    then also covers the next batch's (see the runner).
+    """
+    ids = sorted(_unique(request.order_ids)) if request.order_ids is not None else None
     if ids is not None:
         _too_many(len(ids))
     # The orders' numbers (so results and history name orders by them), 50 orders a read:
-    # the first 49 reads ride with the owner's, the rest go 50 a call.
+    # the first 48 reads ride with the owner's, the rest go 50 a call. The first batch's
+    # owners are read too, as seen before it is sent.
     along = numbers_commands((ids or [])[:_WITH_OWNER])
+    size = bind_batch_size(len(ids or []))
+    if ids:
+        along["seen"] = owners_command(ids[:size])
     owner, batch = _owner(source, actor, lang, request.owner_type_id, request.owner_id, along)
-    numbers = numbers_from(batch, along)
+    numbers = numbers_from(batch, [key for key in along if key != "seen"])
+    seen: Seen = {}
+    if ids and "seen" in batch.results:
+        try:
+            seen = seen_owners(ids[:size], extract_rows(batch.results["seen"], "orderEntity"))
+        except BitrixError:
+            pass  # an unexpected answer: nothing was seen, which only a lost answer needs
     if ids is not None and len(ids) > _WITH_OWNER:
         numbers.update(order_numbers(source, ids[_WITH_OWNER:]))
     with write_session(db.engine) as session:
@@ -153,13 +172,25 @@ def start(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -> 
                 else None
             ),
             total=len(ids) if ids is not None else 0,
+            seen_owners=seen_to_json(seen),
         )
         session.add(job)
         session.flush()
         if ids is not None:
-            add_items(session, job.id, [(i, numbers.get(i)) for i in ids], BIND_BATCH)
+            add_items(session, job.id, [(i, numbers.get(i)) for i in ids], size)
     announce()
     return job
+
+
+def bind_batch_size(count: int) -> int:
+    """Return the orders per batch of a bind job of ``count`` orders.
+
+    48 leaves each batch a command for reading the next batch's owners on their own (see
+    the runner), unless it would take one batch more than 49; then the batch's one read
+    takes the next batch's orders along as far as its page goes.
+    """
+    smaller = BIND_BATCH - 1
+    return smaller if math.ceil(count / smaller) == math.ceil(count / BIND_BATCH) else BIND_BATCH
 
 
 def add_items(
@@ -326,6 +357,7 @@ def retry_failed(portal_id: int, job_id: int) -> Job:
         job.state = JobState.QUEUED.value
         job.cancel_requested = False
         job.finished_at = None
+        job.seen_owners = None  # read long ago: the retried batches have nothing seen
     announce()
     return find_job(portal_id, job_id)
 

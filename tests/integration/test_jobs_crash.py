@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from b24app.extensions import db
 from b24app.jobs.runner import run_once
 from b24app.models import BindingRecord, Job, JobItem, utcnow
+from tests.integration.faults.matrix import owners_in_sandbox
 from tests.integration.test_jobs_large import bound_to, sandbox_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +55,7 @@ def done_items(app, job_id):
 def test_a_killed_worker_loses_nothing_and_doubles_nothing(app, app_config, portal24):
     portal24.install()
     session = portal24.session(user_id=1)
+    before = owners_in_sandbox(portal24, list(range(1, 501)))
     # Every batch answers slowly, so the kill lands in the middle of the job.
     portal24.sandbox.control("faults", {"method": "batch", "count": 100, "latency_ms": 400})
     started = portal24.api(
@@ -95,3 +97,19 @@ def test_a_killed_worker_loses_nothing_and_doubles_nothing(app, app_config, port
         assert job.state == "done" and job.lease_owner is None and job.finished_at is not None
         items = db.session.scalars(select(JobItem.order_id).where(JobItem.job_id == job_id)).all()
     assert sorted(items) == list(range(1, 501))
+    # Each order's outcome is what the job did to it, the batch the killed worker sent
+    # included: its owners were read before it went.
+    with app.app_context():
+        outcomes = db.session.execute(
+            select(JobItem.order_id, JobItem.state, JobItem.previous_owner_id).where(
+                JobItem.job_id == job_id
+            )
+        ).all()
+    for order_id, state, previous in outcomes:
+        owner = before[order_id]
+        if owner is None:
+            assert (state, previous) == ("bound", None), order_id
+        elif owner == (2, 8):
+            assert state == "already_bound", order_id
+        else:
+            assert (state, previous) == ("replaced", owner[1]), order_id

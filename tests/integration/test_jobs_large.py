@@ -59,11 +59,12 @@ def test_a_thousand_orders_bind_in_21_batches_without_hitting_the_limit(app, por
     assert not [c for c in calls if c.get("error") == "QUERY_LIMIT_EXCEEDED"]
 
 
-def test_starting_a_job_reads_the_owner_with_the_first_2450_numbers(app, portal24):
+def test_starting_a_job_reads_the_owner_the_first_2400_numbers_and_the_first_owners(app, portal24):
     portal24.install()
     session = portal24.session(user_id=1)
     missing = list(range(5001, 6501))
-    # 2,600 orders, 52 reads of 50 numbers: 49 ride with the owner's read, 3 follow.
+    # 2,600 orders, 52 reads of 50 numbers: 48 ride with the owner's read and the read of
+    # the first batch's owners, 4 follow.
     order_ids = missing + list(range(1, 1101))
     since = call_count(portal24)
 
@@ -80,8 +81,9 @@ def test_starting_a_job_reads_the_owner_with_the_first_2450_numbers(app, portal2
 
     calls = portal24.sandbox.calls()["calls"][since:]
     reads = [c["commands"] for c in calls if c["method"] == "batch" and c["user_id"] == 1]
-    assert [len(r) for r in reads] == [50, 3]
-    assert reads[0].count("sale.order.list") == 49 and reads[1].count("sale.order.list") == 3
+    assert [len(r) for r in reads] == [50, 4]
+    assert reads[0].count("sale.order.list") == 48 and reads[1].count("sale.order.list") == 4
+    assert reads[0].count("crm.orderentity.list") == 1
     with app.app_context():
         numbers = dict(
             db.session.execute(

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from b24app.bitrix.encoding import batch_command
 from b24app.extensions import db
 from b24app.jobs.runner import run_once
 from b24app.models import BindingRecord, Job, JobItem, Portal, UserToken, utcnow
@@ -183,6 +184,41 @@ def binding_in_sandbox(portal24, order_id: int) -> tuple[int, int] | None:
     rows = answer["result"]["orderEntity"]
     assert len(rows) <= 1, rows
     return (int(rows[0]["ownerTypeId"]), int(rows[0]["ownerId"])) if rows else None
+
+
+def owners_in_sandbox(portal24, orders: list[int]) -> dict[int, tuple[int, int] | None]:
+    """Return the orders' owners as the portal holds them, 50 a page."""
+    found: dict[int, tuple[int, int] | None] = dict.fromkeys(orders)
+    for at in range(0, len(orders), 50):
+        answer = portal24.sandbox.rest(
+            "crm.orderentity.list", {"filter": {"@orderId": orders[at : at + 50]}}
+        ).json()
+        for row in answer["result"]["orderEntity"]:
+            found[int(row["orderId"])] = (int(row["ownerTypeId"]), int(row["ownerId"]))
+    return found
+
+
+def set_owners(portal24, owners: dict[int, tuple[int, int] | None]) -> None:
+    """Bind (or free) orders on the portal itself, 50 commands a batch."""
+    commands = {}
+    for order_id, current in owners_in_sandbox(portal24, list(owners)).items():
+        owner = owners[order_id]
+        if owner == current:
+            continue
+        if owner is not None:
+            fields = {"orderId": order_id, "ownerTypeId": owner[0], "ownerId": owner[1]}
+            commands[f"a{order_id}"] = batch_command("crm.orderentity.add", {"fields": fields})
+        else:
+            fields = {"orderId": order_id, "ownerTypeId": current[0], "ownerId": current[1]}
+            commands[f"d{order_id}"] = batch_command(
+                "crm.orderentity.deleteByFilter", {"fields": fields}
+            )
+    keys = list(commands)
+    for at in range(0, len(keys), 50):
+        cmd = {k: commands[k] for k in keys[at : at + 50]}
+        answer = portal24.sandbox.rest("batch", {"cmd": cmd}).json()
+        assert not answer["result"]["result_error"], answer
+    assert owners_in_sandbox(portal24, list(owners)) == owners
 
 
 def history(app) -> list[BindingRecord]:

@@ -9,6 +9,7 @@ from b24app.bitrix.endpoints import EndpointGuard
 from b24app.bitrix.errors import (
     AccessDenied,
     AlreadyBound,
+    BitrixError,
     BudgetExceeded,
     ExpiredToken,
     InvalidGrant,
@@ -261,6 +262,26 @@ def test_an_answer_after_an_attempt_that_may_have_run_says_so(first, lost):
     result = make_client(portal).batch(FakeAuth(), commands)
     assert len(portal.requests) == 2
     assert result.after_lost_answer is lost
+
+
+@pytest.mark.parametrize(
+    ("attempts", "applied"),
+    [
+        # lost, then refused until the attempts run out: the first may have landed
+        ([httpx.ReadTimeout("slow"), err(503, "QUERY_LIMIT_EXCEEDED")], True),
+        ([httpx.ReadTimeout("slow"), httpx.ReadTimeout("slow")], True),
+        ([err(503, "QUERY_LIMIT_EXCEEDED"), err(503, "QUERY_LIMIT_EXCEEDED")], False),
+        ([httpx.ConnectError("refused"), httpx.ConnectError("refused")], False),
+    ],
+)
+def test_a_failed_call_says_whether_an_attempt_may_have_been_applied(attempts, applied):
+    portal = Portal(*attempts)
+    client = make_client(portal, retry=RetryPolicy(max_attempts=2))
+    commands = {"current": ("crm.orderentity.list", {}), "add": ("crm.orderentity.add", {})}
+    with pytest.raises(BitrixError) as info:
+        client.batch(FakeAuth(), commands)
+    assert len(portal.requests) == 2
+    assert info.value.maybe_applied is applied
 
 
 def test_a_first_duplicate_answer_stays_an_error():
