@@ -156,18 +156,35 @@ def _materialise(job: Job, source: TokenSource) -> None:
         )
 
 
-def _next_batch(job_id: int) -> tuple[list[JobItem], list[int]]:
+_ITEMS = JobItem.__table__
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A pending item as a batch needs it (read as plain rows: no ORM objects per batch)."""
+
+    id: int
+    batch_no: int
+    order_id: int
+    order_number: str | None
+    previous_owner_type_id: int | None
+    previous_owner_id: int | None
+
+
+_PENDING_COLUMNS = [getattr(JobItem.__table__.c, name) for name in Pending.__dataclass_fields__]
+
+
+def _next_batch(job_id: int) -> tuple[list[Pending], list[int]]:
     """Return the pending items of the job's first unfinished batch, and the order ids of
     the batch after it (whose owners are read along)."""
-    with Session(db.engine, expire_on_commit=False) as session:
-        pending = list(
-            session.scalars(
-                select(JobItem)
-                .where(JobItem.job_id == job_id, JobItem.state == JobItemState.PENDING.value)
-                .order_by(JobItem.batch_no, JobItem.id)
-                .limit(2 * UNDO_BATCH)
-            )
-        )
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            select(*_PENDING_COLUMNS)
+            .where(_ITEMS.c.job_id == job_id, _ITEMS.c.state == JobItemState.PENDING.value)
+            .order_by(_ITEMS.c.batch_no, _ITEMS.c.id)
+            .limit(2 * UNDO_BATCH)
+        ).all()
+    pending = [Pending(*row) for row in rows]
     if not pending:
         return [], []
     first = [i for i in pending if i.batch_no == pending[0].batch_no]
@@ -195,7 +212,7 @@ class Outcome:
 
 
 def _bind_batch(
-    job: Job, items: list[JobItem], upcoming: list[int], source: TokenSource
+    job: Job, items: list[Pending], upcoming: list[int], source: TokenSource
 ) -> tuple[dict[int, Outcome], Seen]:
     """Bind up to 49 orders in one batch that first reads their owners.
 
@@ -246,7 +263,7 @@ def _bind_batch(
     return outcomes, seen_owners(ahead, ahead_rows) if ahead_rows is not None else {}
 
 
-def _undo_batch(job: Job, items: list[JobItem], source: TokenSource) -> dict[int, Outcome]:
+def _undo_batch(job: Job, items: list[Pending], source: TokenSource) -> dict[int, Outcome]:
     """Undo up to 50 bindings: read the owners, then restore or unbind those still there."""
     target = (job.owner_type_id, job.owner_id)
     now_owned = current_owners(source, [i.order_id for i in items], background=True)
@@ -298,16 +315,18 @@ _HISTORY_OUTCOMES = {
 
 def _record(
     job: Job,
-    items: list[JobItem],
+    items: list[Pending],
     outcomes: dict[int, Outcome],
     worker: str,
     now: datetime,
     renew: float | None = None,
     seen: Seen | None = None,
+    more: bool = False,
 ) -> bool:
     """Store the batch's outcomes and history rows, once, if this worker still holds the job.
 
-    ``seen`` are the next batch's owners as this batch read them.
+    ``seen`` are the next batch's owners as this batch read them; ``more`` says that a later
+    batch had pending items when this one was read (so the job is not finished: no query).
 
     In the same transaction the job is finished when no item is left; otherwise its lease is
     renewed by ``renew`` seconds (True is returned: send the next batch), or the job is given
@@ -344,7 +363,7 @@ def _record(
         if stored.cancel_requested:
             _hand_back(stored, now)
             return False
-        if _nothing_pending(session, job.id):
+        if not more and _nothing_pending(session, job.id):
             _hand_back(stored, now, state=JobState.DONE.value, finished_at=now)
             log.info("job %s done", job.id)
             return False
@@ -366,7 +385,6 @@ def _nothing_pending(session: Session, job_id: int) -> bool:
     return pending is None
 
 
-_ITEMS = JobItem.__table__
 # A pending item takes its outcome; an item already recorded (a batch resent) keeps its own.
 _ITEM_OUTCOME = (
     update(_ITEMS)
@@ -380,7 +398,7 @@ _ITEM_OUTCOME = (
 )
 
 
-def _history_row(job: Job, item: JobItem, outcome: Outcome, now: datetime) -> dict[str, Any]:
+def _history_row(job: Job, item: Pending, outcome: Outcome, now: datetime) -> dict[str, Any]:
     """Return the history row of one item's attempt."""
     action, result = _HISTORY_OUTCOMES.get(
         outcome.state,
@@ -507,7 +525,7 @@ def _step(
         )
         return False
     renew = lease if time.monotonic() < ends else None
-    return _record(job, items, outcomes, worker, clock(), renew, seen)
+    return _record(job, items, outcomes, worker, clock(), renew, seen, bool(upcoming))
 
 
 def _maybe_applied(exc: BaseException) -> bool:
