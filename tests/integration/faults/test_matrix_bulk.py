@@ -87,25 +87,37 @@ def test_bulk(app, portal24, admin, monkeypatch, fault):
     assert all(binding_in_sandbox(portal24, o) == (2, 2) for o in JOB_ORDERS)
 
 
-# -- a lost answer in every batch of a rebinding job -----------------------------------------
+# -- what a batch sent again replaced --------------------------------------------------------
 
 
-def test_a_rebinding_job_whose_every_answer_is_lost_once_still_records_what_it_replaced(
-    app, portal24, admin
-):
-    # 100 orders in three batches (49, 49, 2): a third bound to deal 3, a third free, a
-    # third on deal 2 already; chosen in no particular order.
-    orders = list(range(100, 0, -1))
-    before = {o: [(2, 3), None, (2, 2)][o % 3] for o in orders}
+def job_from(portal24, admin, before: dict[int, tuple[int, int] | None]) -> int:
+    """Give the orders the owners ``before`` on the portal, then start binding them to deal 2."""
     set_owners(portal24, before)
     started = portal24.api(
         "/api/jobs/bind",
         admin,
         method="POST",
-        json={"orderIds": orders, "ownerTypeId": 2, "ownerId": 2},
+        json={"orderIds": list(before), "ownerTypeId": 2, "ownerId": 2},
     )
     assert started.status_code == 202, started.text
-    job_id = started.json()["job"]["id"]
+    return started.json()["job"]["id"]
+
+
+def assert_undo_restores(app, portal24, admin, job_id: int, before) -> None:
+    """Undo the job and find every order back with the owner it had before."""
+    undone = portal24.api(f"/api/jobs/{job_id}/undo", admin, method="POST")
+    assert undone.status_code == 202, undone.text
+    run_worker(app)
+    assert owners_in_sandbox(portal24, list(before)) == before
+
+
+def test_a_rebinding_job_whose_every_answer_is_lost_once_still_records_what_it_replaced(
+    app, portal24, admin
+):
+    # 100 orders in three batches (48, 48, 4): a third bound to deal 3, a third free, a
+    # third on deal 2 already; chosen in no particular order.
+    before = {o: [(2, 3), None, (2, 2)][o % 3] for o in range(100, 0, -1)}
+    job_id = job_from(portal24, admin, before)
 
     # Every batch's first answer is held past the timeout: the portal binds, the app sends
     # the batch again, and that read already shows the job's own adds.
@@ -135,30 +147,18 @@ def test_a_rebinding_job_whose_every_answer_is_lost_once_still_records_what_it_r
         assert row.outcome == state
         assert (row.replaced_owner_type_id, row.replaced_owner_id) == (previous or (None, None))
 
-    # Undo puts every order back where it was.
-    undone = portal24.api(f"/api/jobs/{job_id}/undo", admin, method="POST")
-    assert undone.status_code == 202, undone.text
-    run_worker(app)
-    assert owners_in_sandbox(portal24, orders) == before
+    assert_undo_restores(app, portal24, admin, job_id, before)
 
 
 def test_a_worker_that_died_mid_batch_leaves_the_owners_seen_for_the_one_who_takes_over(
     app, portal24, admin
 ):
-    orders = [3, 6, 7, 9]
     before = {3: (2, 3), 6: (2, 3), 7: None, 9: None}
-    set_owners(portal24, before)
-    started = portal24.api(
-        "/api/jobs/bind",
-        admin,
-        method="POST",
-        json={"orderIds": orders, "ownerTypeId": 2, "ownerId": 2},
-    )
-    job_id = started.json()["job"]["id"]
+    job_id = job_from(portal24, admin, before)
     # A worker claimed the job and its batch landed, then it died before recording it.
     with app.app_context():
         assert claim("dead-worker", utcnow(), lease=60) is not None
-    set_owners(portal24, dict.fromkeys(orders, (2, 2)))
+    set_owners(portal24, dict.fromkeys(before, (2, 2)))
 
     run_worker(app, later=61)
 
@@ -180,14 +180,7 @@ def test_full_batches_read_the_next_batchs_owners_in_their_own_read(app, portal2
     # read covers the second's orders too, so a lost answer there still knows them.
     orders = list(range(1, 99))
     before = {o: (2, 3) if o > 49 and o % 2 else None for o in orders}
-    set_owners(portal24, before)
-    started = portal24.api(
-        "/api/jobs/bind",
-        admin,
-        method="POST",
-        json={"orderIds": orders, "ownerTypeId": 2, "ownerId": 2},
-    )
-    job_id = started.json()["job"]["id"]
+    job_id = job_from(portal24, admin, before)
     with app.app_context():
         assert run_once(WORKER)
     calls = portal24.sandbox.calls()["calls"]
@@ -202,7 +195,4 @@ def test_full_batches_read_the_next_batchs_owners_in_their_own_read(app, portal2
     assert job.state == "done"
     states = {i.order_id: (i.state, i.previous_owner_id) for i in items}
     assert states == {o: ("replaced", 3) if before[o] else ("bound", None) for o in orders}
-    undone = portal24.api(f"/api/jobs/{job_id}/undo", admin, method="POST")
-    assert undone.status_code == 202, undone.text
-    run_worker(app)
-    assert owners_in_sandbox(portal24, orders) == before
+    assert_undo_restores(app, portal24, admin, job_id, before)
