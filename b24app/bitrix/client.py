@@ -139,6 +139,11 @@ class BatchResult:
     after_lost_answer: bool = False
 
 
+def _unanswered(error: BitrixError) -> bool:
+    """Tell whether an attempt that failed with ``error`` may have run on the portal."""
+    return isinstance(error, TransportError) and error.maybe_sent
+
+
 def _as_int(value: Any) -> int | None:
     """Return ``value`` as an int when it is one (or a numeric string), else None."""
     if isinstance(value, bool):
@@ -370,11 +375,11 @@ class BitrixClient:
                     self._sleep(delay)
                     attempt += 1
                     resent = True
-                    lost = lost or (isinstance(error, TransportError) and error.maybe_sent)
+                    lost = lost or _unanswered(error)
         except BitrixError as error:
             # The caller learns whether the portal may have applied an attempt of this call
             # whose answer never came (a bulk job then trusts the owners it read before).
-            error.maybe_applied = lost or (isinstance(error, TransportError) and error.maybe_sent)
+            error.maybe_applied = lost or _unanswered(error)
             raise
 
     def _send(

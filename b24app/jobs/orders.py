@@ -16,7 +16,7 @@ from typing import Any
 
 from b24app.bitrix.client import BATCH_LIMIT, PAGE_SIZE, BatchResult, TokenSource
 from b24app.bitrix.errors import BitrixError
-from b24app.errors import from_bitrix
+from b24app.errors import AppError, from_bitrix
 from b24app.services.gateway import gateway
 from b24app.services.pickers import rows_of
 
@@ -195,6 +195,20 @@ def owners_command(order_ids: list[int]) -> Command:
             "start": -1,
         },
     )
+
+
+def owner_rows(batch: BatchResult, key: str) -> list[dict[str, Any]] | None:
+    """Return the rows of a batch's owners read ``key``.
+
+    None when that read failed or went unanswered: nothing was read, which is not the same
+    as no order being bound.
+    """
+    if key not in batch.results:
+        return None
+    try:
+        return rows_of(batch, key, "orderEntity")
+    except AppError:
+        return None
 
 
 Seen = dict[int, tuple[int, int] | None]

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from b24app.bitrix import errors as b24
-from b24app.bitrix.client import BATCH_LIMIT, BatchResult, TokenSource
+from b24app.bitrix.client import BATCH_LIMIT, TokenSource
 from b24app.errors import AppError, Busy, Forbidden, Unauthorized, from_bitrix
 from b24app.extensions import db
 from b24app.jobs.orders import (
@@ -34,6 +34,7 @@ from b24app.jobs.orders import (
     Seen,
     current_owners,
     matching_orders,
+    owner_rows,
     owners_command,
     owners_from,
     seen_from_json,
@@ -53,7 +54,6 @@ from b24app.models import (
 )
 from b24app.services.bindings import Triple
 from b24app.services.gateway import gateway
-from b24app.services.pickers import rows_of
 from b24app.services.tokens import ChainDead, token_source, write_session
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class Pending:
     previous_owner_id: int | None
 
 
-_PENDING_COLUMNS = [getattr(JobItem.__table__.c, name) for name in Pending.__dataclass_fields__]
+_PENDING_COLUMNS = [getattr(_ITEMS.c, name) for name in Pending.__dataclass_fields__]
 
 
 def _next_batch(job_id: int) -> tuple[list[Pending], list[int]]:
@@ -233,7 +233,8 @@ def _bind_batch(
         fields = Triple(item.order_id, *target).fields()
         commands[f"a{item.order_id}"] = ("crm.orderentity.add", {"fields": fields})
     batch = gateway().jobs_rest.batch(source, commands)
-    rows = _rows(batch, "owners")
+    # A failed read leaves no owners: the adds still count.
+    rows = owner_rows(batch, "owners")
     before = owners_from(rows or [])
     # After an answer that may have been lost (or a takeover), the read can show this
     # batch's own earlier adds; the owners seen before it was first sent say what they
@@ -259,7 +260,7 @@ def _bind_batch(
             outcomes[item.order_id] = Outcome(JobItemState.REPLACED, previous=previous)
         else:
             outcomes[item.order_id] = Outcome(JobItemState.BOUND)
-    ahead_rows = _rows(batch, "ahead") if apart else rows
+    ahead_rows = owner_rows(batch, "ahead") if apart else rows
     return outcomes, seen_owners(ahead, ahead_rows) if ahead_rows is not None else {}
 
 
@@ -294,14 +295,6 @@ def _undo_batch(job: Job, items: list[Pending], source: TokenSource) -> dict[int
             else:
                 outcomes[order_id] = Outcome(JobItemState.FAILED, _failure_code(error))
     return outcomes
-
-
-def _rows(batch: BatchResult, key: str) -> list[dict[str, Any]] | None:
-    """Return the owners a batch read (None when that read failed: the adds still count)."""
-    try:
-        return rows_of(batch, key, "orderEntity")
-    except AppError:
-        return None
 
 
 _HISTORY_OUTCOMES = {

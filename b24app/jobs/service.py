@@ -29,6 +29,7 @@ from b24app.jobs.orders import (
     numbers_commands,
     numbers_from,
     order_numbers,
+    owner_rows,
     owners_command,
     seen_owners,
     seen_to_json,
@@ -141,18 +142,14 @@ def start(source: TokenSource, actor: Actor, lang: str, request: JobRequest) -> 
     # The orders' numbers (so results and history name orders by them), 50 orders a read:
     # the first 48 reads ride with the owner's, the rest go 50 a call. The first batch's
     # owners are read too, as seen before it is sent.
-    along = numbers_commands((ids or [])[:_WITH_OWNER])
+    number_reads = numbers_commands((ids or [])[:_WITH_OWNER])
     size = bind_batch_size(len(ids or []))
-    if ids:
-        along["seen"] = owners_command(ids[:size])
+    along = {**number_reads, "seen": owners_command(ids[:size])} if ids else number_reads
     owner, batch = _owner(source, actor, lang, request.owner_type_id, request.owner_id, along)
-    numbers = numbers_from(batch, [key for key in along if key != "seen"])
-    seen: Seen = {}
-    if ids and "seen" in batch.results:
-        try:
-            seen = seen_owners(ids[:size], extract_rows(batch.results["seen"], "orderEntity"))
-        except BitrixError:
-            pass  # an unexpected answer: nothing was seen, which only a lost answer needs
+    numbers = numbers_from(batch, number_reads)
+    # A failed read leaves nothing seen, which only an answer lost later would need.
+    rows = owner_rows(batch, "seen")
+    seen: Seen = seen_owners(ids[:size], rows) if ids and rows is not None else {}
     if ids is not None and len(ids) > _WITH_OWNER:
         numbers.update(order_numbers(source, ids[_WITH_OWNER:]))
     with write_session(db.engine) as session:
